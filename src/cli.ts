@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+/**
+ * The `supervisor` command. Flags are generated from the option definitions
+ * in config.ts, so `--help`, the environment variables and the validation
+ * always agree.
+ */
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { cancelCommand } from './commands/cancel.js';
+import { UsageError } from './commands/context.js';
+import { enqueueCommand } from './commands/enqueue.js';
+import { jobsCommand } from './commands/jobs.js';
+import { migrateCommand } from './commands/migrate.js';
+import { retryCommand } from './commands/retry.js';
+import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
+import {
+  ConfigError,
+  connectionOptions,
+  enqueueOptions,
+  jobsOptions,
+  retryOptions,
+  runOptions,
+  type OptionSpec,
+} from './config.js';
+import { DatabaseUnavailableError } from './db/connect.js';
+import { TaskModuleError } from './worker/tasks.js';
+
+type Specs = Record<string, OptionSpec<unknown>>;
+
+/** Adds flags for option definitions. No yargs defaults: env vars and defaults are resolved in config.ts. */
+function flags(specs: Specs, group: string) {
+  return <T>(y: Argv<T>): Argv<T> => {
+    for (const spec of Object.values(specs)) {
+      const shown = spec.defaultText ?? (spec.default === undefined ? 'none' : String(spec.default));
+      y.option(spec.flag, {
+        type: spec.boolean ? 'boolean' : 'string',
+        describe: `${spec.describe}\n[env ${spec.env}] [default: ${shown}]`,
+        group,
+      });
+    }
+    return y;
+  };
+}
+
+const connection = flags(connectionOptions, 'Database and logging:');
+const run = flags(runOptions, 'Supervisor:');
+
+/** Errors the user can fix get one line; anything else keeps its stack. */
+function report(error: unknown): never {
+  const known =
+    error instanceof ConfigError ||
+    error instanceof UsageError ||
+    error instanceof TaskModuleError ||
+    error instanceof DatabaseUnavailableError;
+  const message = known ? (error as Error).message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`supervisor: ${message}\n`);
+  process.exit(error instanceof ConfigError || error instanceof UsageError ? 2 : 1);
+}
+
+const cli = yargs(hideBin(process.argv))
+  .scriptName('supervisor')
+  .usage('$0 [command] [options]\n\nA durable job queue on PostgreSQL whose jobs run in worker threads.')
+  .command(['run', '$0'], 'Run a supervisor: claim jobs and run them on worker threads (the default command)', (y) =>
+    run(connection(y)).example('$0 --threads 8 --tasks ./dist/tasks.js', 'run 8 threads'),
+  runCommand)
+  .command('migrate', 'Apply pending migrations, then exit', connection, migrateCommand)
+  .command(
+    'enqueue <task> [payload]',
+    'Add jobs',
+    (y) =>
+      flags(enqueueOptions, 'Job:')(connection(y))
+        .positional('task', { type: 'string', describe: 'Task name (an export of the task module)' })
+        .positional('payload', { type: 'string', describe: 'JSON payload, default {}' })
+        .example(`$0 enqueue hello '{"name":"world"}' --count 5`, 'add five hello jobs'),
+    enqueueCommand,
+  )
+  .command('jobs', 'List jobs, newest first', (y) => flags(jobsOptions, 'Filter:')(connection(y)), jobsCommand)
+  .command(
+    'retry [ids..]',
+    'Re-queue failed (or cancelled) jobs with a fresh set of attempts',
+    (y) =>
+      flags(retryOptions, 'Retry:')(connection(y))
+        .positional('ids', { type: 'string', array: true, describe: 'Job ids' })
+        .example('$0 retry --failed', 're-queue every failed job'),
+    retryCommand,
+  )
+  .command(
+    'cancel <ids..>',
+    'Cancel pending or running jobs',
+    (y) => connection(y).positional('ids', { type: 'string', array: true, describe: 'Job ids' }),
+    cancelCommand,
+  )
+  .command('status', 'Show live supervisors and job counts by queue and status', connection, statusCommand)
+  .strict()
+  .help()
+  .alias('help', 'h')
+  .version()
+  .wrap(Math.min(120, process.stdout.columns || 100))
+  .fail((message, error) => {
+    if (error) report(error);
+    process.stderr.write(`supervisor: ${message}\nRun 'supervisor --help' for usage.\n`);
+    process.exit(2);
+  });
+
+cli.parseAsync().catch(report);

@@ -1,0 +1,21 @@
+/** `supervisor retry [ids..] | --failed`: puts failed jobs back to pending with fresh attempts. */
+import { resolveOptions, retryOptions } from '../config.js';
+import { UsageError, withQueue } from './context.js';
+import { parseIds } from './ids.js';
+
+export async function retryCommand(argv: Record<string, unknown>): Promise<void> {
+  const ids = parseIds(argv.ids);
+  const { failed, task } = resolveOptions(retryOptions, argv);
+  if (ids.length === 0 && !failed) {
+    throw new UsageError('say which jobs to retry: give job ids, or --failed for every failed job');
+  }
+  if (ids.length > 0 && failed) throw new UsageError('give job ids or --failed, not both');
+  await withQueue(argv, async ({ queue }) => {
+    const retried = await queue.retry(ids.length > 0 ? { ids } : task ? { task } : {});
+    console.log(`re-queued ${retried.length} job${retried.length === 1 ? '' : 's'}`);
+    if (ids.length > retried.length) {
+      const skipped = ids.filter((id) => !retried.includes(id));
+      console.log(`not re-queued (missing, or not failed or cancelled): ${skipped.join(', ')}`);
+    }
+  });
+}

@@ -1,0 +1,402 @@
+/**
+ * Every option of pg-supervisor, defined once: its CLI flag, its environment
+ * variable, its default and its validation. The CLI builds its flags from
+ * these definitions and `startSupervisor()` validates programmatic options
+ * with the same parsers, so the two can never disagree.
+ */
+import { availableParallelism } from 'node:os';
+
+/** A bad option value. The message names the flag, the env var and the fix. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Parser<T> = (raw: unknown, where: string) => T;
+
+/** One option: flag, env var, default, description and parser. */
+export interface OptionSpec<T> {
+  /** The CLI flag without dashes, e.g. `threads`. */
+  flag: string;
+  /** The environment variable that sets it when the flag is absent. */
+  env: string;
+  describe: string;
+  /** The value used when neither the flag nor the env var is given. */
+  default: T;
+  /** How the default reads in `--help` and the README. */
+  defaultText?: string;
+  parse: Parser<T>;
+  /** `boolean` options take no value on the command line (`--no-migrate`). */
+  boolean?: true;
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses `500ms`, `30s`, `5m`, `1h` or a bare number of milliseconds. */
+export function parseDuration(raw: unknown, where: string): number {
+  const text = String(raw).trim();
+  const match = DURATION.exec(text);
+  if (!match) {
+    throw new ConfigError(`${where} must be a duration such as 500ms, 30s, 5m or 1h (got '${text}')`);
+  }
+  return Math.round(Number(match[1]) * UNIT_MS[match[2] ?? 'ms']!);
+}
+
+function integer(min: number, max: number): Parser<number> {
+  return (raw, where) => {
+    const text = String(raw).trim();
+    const value = Number(text);
+    if (text === '' || !Number.isInteger(value) || value < min || value > max) {
+      throw new ConfigError(`${where} must be a whole number from ${min} to ${max} (got '${text}')`);
+    }
+    return value;
+  };
+}
+
+function durationAtLeast(minMs: number): Parser<number> {
+  return (raw, where) => {
+    const ms = parseDuration(raw, where);
+    if (ms < minMs) throw new ConfigError(`${where} must be at least ${minMs}ms (got '${String(raw)}')`);
+    return ms;
+  };
+}
+
+function oneOf<T extends string>(...choices: T[]): Parser<T> {
+  return (raw, where) => {
+    const text = String(raw).trim() as T;
+    if (!choices.includes(text)) {
+      throw new ConfigError(`${where} must be one of ${choices.join(', ')} (got '${text}')`);
+    }
+    return text;
+  };
+}
+
+function bool(raw: unknown, where: string): boolean {
+  if (typeof raw === 'boolean') return raw;
+  const text = String(raw).trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+  if (['0', 'false', 'no', 'off'].includes(text)) return false;
+  throw new ConfigError(`${where} must be true or false (got '${String(raw)}')`);
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function schemaName(raw: unknown, where: string): string {
+  const text = String(raw).trim();
+  if (!IDENTIFIER.test(text)) {
+    throw new ConfigError(
+      `${where} must be a lower-case SQL identifier (letters, digits, underscores; got '${text}')`,
+    );
+  }
+  return text;
+}
+
+/** Validates a PostgreSQL URL, so a typo fails here and not deep inside `pg`. */
+export function databaseUrl(raw: unknown, where: string): string | undefined {
+  if (raw === undefined || raw === null || String(raw).trim() === '') return undefined;
+  const text = String(raw).trim();
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(
+      `${where} is not a valid URL (expected postgres://user:password@host:5432/database)`,
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(
+      `${where} must start with postgres:// or postgresql:// (got '${url.protocol}//')`,
+    );
+  }
+  if (url.port !== '' && !/^\d+$/.test(url.port)) {
+    throw new ConfigError(`${where} has an invalid port '${url.port}'`);
+  }
+  return text;
+}
+
+function queueList(raw: unknown, where: string): string[] {
+  const names = String(raw)
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  if (names.some((name) => name.length > 200)) {
+    throw new ConfigError(`${where} has a queue name longer than 200 characters`);
+  }
+  return names;
+}
+
+function optionalText(raw: unknown): string | undefined {
+  const text = raw === undefined ? '' : String(raw).trim();
+  return text === '' ? undefined : text;
+}
+
+/** Options shared by every command that talks to the database. */
+export const connectionOptions = {
+  databaseUrl: {
+    flag: 'database-url',
+    env: 'DATABASE_URL',
+    describe:
+      'PostgreSQL URL. When unset, an embedded PostgreSQL is started (or reused) with its data in ./.supervisor/',
+    default: undefined,
+    defaultText: 'embedded PostgreSQL',
+    parse: databaseUrl,
+  } satisfies OptionSpec<string | undefined>,
+  schema: {
+    flag: 'schema',
+    env: 'SUPERVISOR_SCHEMA',
+    describe: 'Database schema that holds the jobs and supervisors tables',
+    default: 'supervisor',
+    parse: schemaName,
+  } satisfies OptionSpec<string>,
+  logLevel: {
+    flag: 'log-level',
+    env: 'SUPERVISOR_LOG_LEVEL',
+    describe: 'Least severe log level written: trace, debug, info, warn, error, fatal or silent',
+    default: 'info' as LogLevel,
+    parse: oneOf<LogLevel>('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'),
+  } satisfies OptionSpec<LogLevel>,
+  logFormat: {
+    flag: 'log-format',
+    env: 'SUPERVISOR_LOG_FORMAT',
+    describe: 'json: one JSON object per line; pretty: coloured lines for a terminal',
+    default: 'json' as LogFormat,
+    parse: oneOf<LogFormat>('json', 'pretty'),
+  } satisfies OptionSpec<LogFormat>,
+};
+
+/** Options of `supervisor run`, the long-running supervisor. */
+export const runOptions = {
+  tasks: {
+    flag: 'tasks',
+    env: 'SUPERVISOR_TASKS',
+    describe: 'Task module: an ES module exporting handlers by name, or a directory with one file per task',
+    default: undefined,
+    defaultText: 'required',
+    parse: (raw: unknown) => optionalText(raw),
+  } satisfies OptionSpec<string | undefined>,
+  threads: {
+    flag: 'threads',
+    env: 'SUPERVISOR_THREADS',
+    describe: 'Worker threads that run jobs',
+    default: availableParallelism(),
+    defaultText: 'the number of CPU cores',
+    parse: integer(1, 1024),
+  } satisfies OptionSpec<number>,
+  concurrency: {
+    flag: 'concurrency',
+    env: 'SUPERVISOR_CONCURRENCY',
+    describe: 'Jobs one thread runs at once (raise it for async, I/O-bound handlers)',
+    default: 1,
+    parse: integer(1, 10_000),
+  } satisfies OptionSpec<number>,
+  queues: {
+    flag: 'queues',
+    env: 'SUPERVISOR_QUEUES',
+    describe: 'Comma-separated queues to serve',
+    default: [] as string[],
+    defaultText: 'every queue',
+    parse: queueList,
+  } satisfies OptionSpec<string[]>,
+  pollInterval: {
+    flag: 'poll-interval',
+    env: 'SUPERVISOR_POLL_INTERVAL',
+    describe: 'How often to look for due jobs when no notification arrives (scheduled jobs, lost notifications)',
+    default: 1000,
+    defaultText: '1s',
+    parse: durationAtLeast(10),
+  } satisfies OptionSpec<number>,
+  lease: {
+    flag: 'lease',
+    env: 'SUPERVISOR_LEASE',
+    describe: 'How long a claimed job stays reserved for this supervisor without a heartbeat',
+    default: 30_000,
+    defaultText: '30s',
+    parse: durationAtLeast(300),
+  } satisfies OptionSpec<number>,
+  shutdownTimeout: {
+    flag: 'shutdown-timeout',
+    env: 'SUPERVISOR_SHUTDOWN_TIMEOUT',
+    describe: 'On SIGTERM or SIGINT, how long running jobs may finish before they are aborted and re-queued',
+    default: 30_000,
+    defaultText: '30s',
+    parse: durationAtLeast(0),
+  } satisfies OptionSpec<number>,
+  migrate: {
+    flag: 'migrate',
+    env: 'SUPERVISOR_MIGRATE',
+    describe: 'Apply pending migrations at start (--no-migrate to skip)',
+    default: true,
+    parse: bool,
+    boolean: true,
+  } satisfies OptionSpec<boolean>,
+};
+
+/** Defaults of a job's columns (also the column defaults in migrations/001_jobs.sql). */
+export const JOB_DEFAULTS = { queue: 'default', priority: 0, maxAttempts: 3 } as const;
+
+/** The statuses of a job (the check constraint of jobs.job_status). */
+export const JOB_STATUSES = ['pending', 'running', 'success', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+function requiredText(what: string): Parser<string> {
+  return (raw, where) => {
+    const text = String(raw).trim();
+    if (text === '') throw new ConfigError(`${where} must not be empty (${what})`);
+    return text;
+  };
+}
+
+/** A time: an ISO 8601 timestamp, or a delay from now such as 30s or 2h. */
+function runAt(raw: unknown, where: string): Date | undefined {
+  const text = optionalText(raw);
+  if (text === undefined) return undefined;
+  if (DURATION.test(text)) return new Date(Date.now() + parseDuration(text, where));
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) {
+    throw new ConfigError(`${where} must be an ISO 8601 time (2030-01-31T09:00:00Z) or a delay such as 30s or 2h (got '${text}')`);
+  }
+  return date;
+}
+
+/** Options of `supervisor enqueue`. */
+export const enqueueOptions = {
+  queue: {
+    flag: 'queue',
+    env: 'SUPERVISOR_QUEUE',
+    describe: 'Queue to add the job to',
+    default: JOB_DEFAULTS.queue as string,
+    parse: requiredText('a queue name'),
+  } satisfies OptionSpec<string>,
+  runAt: {
+    flag: 'run-at',
+    env: 'SUPERVISOR_RUN_AT',
+    describe: 'Do not run before this time: an ISO 8601 timestamp, or a delay such as 30s or 2h',
+    default: undefined,
+    defaultText: 'now',
+    parse: runAt,
+  } satisfies OptionSpec<Date | undefined>,
+  priority: {
+    flag: 'priority',
+    env: 'SUPERVISOR_PRIORITY',
+    describe: 'Lower runs first',
+    default: JOB_DEFAULTS.priority as number,
+    parse: integer(-2_147_483_648, 2_147_483_647),
+  } satisfies OptionSpec<number>,
+  maxAttempts: {
+    flag: 'max-attempts',
+    env: 'SUPERVISOR_MAX_ATTEMPTS',
+    describe: 'Attempts before the job ends failed',
+    default: JOB_DEFAULTS.maxAttempts as number,
+    parse: integer(1, 1_000_000),
+  } satisfies OptionSpec<number>,
+  jobKey: {
+    flag: 'job-key',
+    env: 'SUPERVISOR_JOB_KEY',
+    describe: 'De-duplication key: no job is added when one with this key exists',
+    default: undefined,
+    defaultText: 'none',
+    parse: (raw: unknown) => optionalText(raw),
+  } satisfies OptionSpec<string | undefined>,
+  count: {
+    flag: 'count',
+    env: 'SUPERVISOR_COUNT',
+    describe: 'Add this many identical jobs',
+    default: 1,
+    parse: integer(1, 10_000_000),
+  } satisfies OptionSpec<number>,
+};
+
+function status(raw: unknown, where: string): JobStatus | undefined {
+  const text = optionalText(raw);
+  return text === undefined ? undefined : oneOf<JobStatus>(...JOB_STATUSES)(text, where);
+}
+
+/** Options of `supervisor jobs`. */
+export const jobsOptions = {
+  status: {
+    flag: 'status',
+    env: 'SUPERVISOR_STATUS',
+    describe: `Only jobs in this status: ${JOB_STATUSES.join(', ')}`,
+    default: undefined,
+    defaultText: 'any',
+    parse: status,
+  } satisfies OptionSpec<JobStatus | undefined>,
+  task: {
+    flag: 'task',
+    env: 'SUPERVISOR_TASK',
+    describe: 'Only jobs of this task',
+    default: undefined,
+    defaultText: 'any',
+    parse: (raw: unknown) => optionalText(raw),
+  } satisfies OptionSpec<string | undefined>,
+  queue: {
+    flag: 'queue',
+    env: 'SUPERVISOR_QUEUE',
+    describe: 'Only jobs in this queue',
+    default: undefined,
+    defaultText: 'any',
+    parse: (raw: unknown) => optionalText(raw),
+  } satisfies OptionSpec<string | undefined>,
+  limit: {
+    flag: 'limit',
+    env: 'SUPERVISOR_LIMIT',
+    describe: 'Most jobs to list (newest first)',
+    default: 20,
+    parse: integer(1, 100_000),
+  } satisfies OptionSpec<number>,
+  json: {
+    flag: 'json',
+    env: 'SUPERVISOR_JSON',
+    describe: 'Print one JSON object per job instead of a table',
+    default: false,
+    parse: bool,
+    boolean: true,
+  } satisfies OptionSpec<boolean>,
+};
+
+/** Options of `supervisor retry`. */
+export const retryOptions = {
+  failed: {
+    flag: 'failed',
+    env: 'SUPERVISOR_RETRY_FAILED',
+    describe: 'Re-queue every failed job (of --task, when given)',
+    default: false,
+    parse: bool,
+    boolean: true,
+  } satisfies OptionSpec<boolean>,
+  task: { ...jobsOptions.task, describe: 'With --failed: only failed jobs of this task' },
+};
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type LogFormat = 'json' | 'pretty';
+
+type Specs = Record<string, OptionSpec<unknown>>;
+type Values<S extends Specs> = { [K in keyof S]: S[K] extends OptionSpec<infer T> ? T : never };
+
+export type ConnectionConfig = Values<typeof connectionOptions>;
+export type RunConfig = ConnectionConfig & Values<typeof runOptions>;
+
+/**
+ * Resolves each option from, in order: `given` (a CLI flag or a programmatic
+ * option), its environment variable, its default. Throws ConfigError naming
+ * where a bad value came from.
+ */
+export function resolveOptions<S extends Specs>(
+  specs: S,
+  given: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Values<S> {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(specs)) {
+    const fromArgs = given[key];
+    const fromEnv = env[spec.env];
+    if (fromArgs !== undefined) {
+      out[key] = spec.parse(fromArgs, `--${spec.flag}`);
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      out[key] = spec.parse(fromEnv, `${spec.env}`);
+    } else {
+      out[key] = spec.default;
+    }
+  }
+  return out as Values<S>;
+}

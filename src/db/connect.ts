@@ -1,0 +1,101 @@
+/**
+ * Which database to use and how to reach it: `DATABASE_URL` (or
+ * `--database-url`) when given, otherwise the embedded PostgreSQL in
+ * `./.supervisor/`. Connection failures become one clear sentence naming the
+ * host and port.
+ */
+import { resolve } from 'node:path';
+import pg from 'pg';
+import type { Logger } from '../log.js';
+import { useEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
+
+/** A connection pool and, when embedded, the server behind it. */
+export interface Database {
+  pool: pg.Pool;
+  /** The URL in use (for a second connection, such as the LISTEN client). */
+  url: string;
+  /** `host:port/database`, for logs and error messages. */
+  where: string;
+  embedded?: EmbeddedServer;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  databaseUrl: string | undefined;
+  /** Largest number of pooled connections. */
+  maxConnections?: number;
+  /** Folder of the embedded server, used when there is no URL. */
+  embeddedDir?: string;
+}
+
+/** A failure to reach or log in to PostgreSQL, worded for the user. */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+}
+
+/** Opens a pool to the configured database and checks that it answers. */
+export async function openDatabase(options: OpenOptions, log: Logger): Promise<Database> {
+  let embedded: EmbeddedServer | undefined;
+  let url = options.databaseUrl;
+  if (url === undefined) {
+    const dir = resolve(options.embeddedDir ?? '.supervisor');
+    embedded = await useEmbeddedPostgres({ dir }, log);
+    url = embedded.url;
+  }
+  const where = describeUrl(url);
+  const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 4 });
+  // An idle pooled connection that breaks must not crash the process; the
+  // next query gets a fresh one.
+  pool.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
+  try {
+    const { rows } = await pool.query<{ version: string }>({ name: 'server-version', text: 'show server_version' });
+    log.info(
+      { database: where, embedded: embedded !== undefined, serverVersion: rows[0]?.version, dataDir: embedded?.dataDir },
+      embedded
+        ? `using embedded PostgreSQL at ${where} (data in ${embedded.dataDir}${embedded.owner ? '' : ', started by another process'})`
+        : `using PostgreSQL at ${where}`,
+    );
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    await embedded?.close().catch(() => undefined);
+    throw explainConnectionError(error, where);
+  }
+  return {
+    pool,
+    url,
+    where,
+    ...(embedded ? { embedded } : {}),
+    async close() {
+      await pool.end();
+      await embedded?.close();
+    },
+  };
+}
+
+/** `host:port/database` of a URL, without the password. */
+export function describeUrl(url: string): string {
+  const parsed = new URL(url);
+  const host = parsed.hostname || 'localhost';
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || parsed.username || 'postgres';
+  return `${host}:${parsed.port || '5432'}/${database}`;
+}
+
+const REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused; is PostgreSQL running there?',
+  ENOTFOUND: 'host not found; check the host name in DATABASE_URL',
+  EAI_AGAIN: 'host name lookup failed; check the host name in DATABASE_URL',
+  ETIMEDOUT: 'connection timed out; check the host, port and firewall',
+  ECONNRESET: 'the server closed the connection',
+  '28P01': 'password authentication failed; check the user and password in DATABASE_URL',
+  '28000': 'the server refused this user; check pg_hba.conf and the user in DATABASE_URL',
+  '3D000': 'that database does not exist; create it or fix the database name in DATABASE_URL',
+};
+
+/** Rewords a connection failure so it names the server and suggests a fix. */
+export function explainConnectionError(error: unknown, where: string): Error {
+  const code = (error as { code?: string }).code ?? '';
+  const reason = REASONS[code] ?? (error as Error).message;
+  const explained = new DatabaseUnavailableError(`cannot connect to PostgreSQL at ${where}: ${reason}`);
+  explained.cause = error;
+  return explained;
+}

@@ -1,0 +1,73 @@
+/** Statements of the producer API and the CLI: add, retry, cancel, list. */
+import { statement } from './statement.js';
+
+export function producerStatements(schema: string) {
+  return {
+    /**
+     * Adds any number of jobs in one round trip: one array per column.
+     * A job whose job_key already exists is skipped (de-duplication).
+     */
+    insertJobs: statement(
+      schema,
+      'insert-jobs',
+      `insert into $S.jobs (task, queue, job_data, priority, run_at, max_attempts, job_key)
+       select t.task, t.queue, t.job_data::jsonb, t.priority, coalesce(t.run_at, now()), t.max_attempts, t.job_key
+       from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[])
+         as t(task, queue, job_data, priority, run_at, max_attempts, job_key)
+       on conflict (job_key) do nothing
+       returning job_id, job_key`,
+    ),
+    jobIdsByKey: statement(
+      schema,
+      'job-ids-by-key',
+      `select job_id, job_key from $S.jobs where job_key = any($1::text[])`,
+    ),
+    /**
+     * Puts failed (or cancelled) jobs back to pending with a fresh set of
+     * attempts. $1: job ids or null for all; $2: task or null; $3: statuses.
+     */
+    retryJobs: statement(
+      schema,
+      'retry-jobs',
+      `update $S.jobs
+       set job_status = 'pending', attempts = 0, run_at = now(), finished_at = null, updated_at = now()
+       where job_status = any($3::text[])
+         and ($1::bigint[] is null or job_id = any($1::bigint[]))
+         and ($2::text is null or task = $2::text)
+       returning job_id`,
+    ),
+    /** Cancels jobs that have not finished; a running job's completion is then refused by the fence. */
+    cancelJobs: statement(
+      schema,
+      'cancel-jobs',
+      `update $S.jobs
+       set job_status = 'cancelled', finished_at = now(), updated_at = now(), locked_by = null, locked_until = null
+       where job_id = any($1::bigint[]) and job_status in ('pending', 'running')
+       returning job_id`,
+    ),
+    listJobs: statement(
+      schema,
+      'list-jobs',
+      `select job_id, task, queue, job_status, priority, attempts, max_attempts, run_at, locked_by,
+              last_error, job_key, created_at, finished_at, job_data::text as job_data
+       from $S.jobs
+       where ($1::text is null or job_status = $1::text)
+         and ($2::text is null or task = $2::text)
+         and ($3::text is null or queue = $3::text)
+       order by job_id desc
+       limit $4::int`,
+    ),
+    countJobs: statement(
+      schema,
+      'count-jobs',
+      `select queue, job_status, count(*)::int as count from $S.jobs group by queue, job_status order by queue, job_status`,
+    ),
+    listSupervisors: statement(
+      schema,
+      'list-supervisors',
+      `select supervisor_id, host, pid, threads, concurrency, queues, started_at, heartbeat_at,
+              extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age_s
+       from $S.supervisors order by started_at`,
+    ),
+  };
+}

@@ -1,0 +1,14 @@
+/**
+ * Every SQL statement pg-supervisor runs lives in this folder, each with a
+ * name. The name doubles as the prepared-statement name, so it includes the
+ * schema: one connection may serve several schemas (the tests do).
+ */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+/** Builds a named statement for `schema`, with `$S` in the text standing for the quoted schema. */
+export function statement(schema: string, name: string, text: string): Statement {
+  return { name: `${schema}.${name}`, text: text.replaceAll('$S', `"${schema}"`).replace(/\s+/g, ' ').trim() };
+}

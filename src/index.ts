@@ -1,0 +1,12 @@
+/**
+ * pg-supervisor: a durable job queue on PostgreSQL whose jobs run in worker threads.
+ *
+ * - {@link Queue} adds and manages jobs from an application.
+ * - {@link startSupervisor} runs a supervisor inside an application (the
+ *   `supervisor` command does the same from the shell).
+ * - {@link TaskHandler} and {@link TaskContext} type a task module.
+ */
+export { Queue, type AddedJob, type JobOptions, type JobRow, type JobSpec, type JobStatus, type QueueOptions } from './queue/queue.js';
+export { startSupervisor, Supervisor, type SupervisorOptions, type SupervisorStats } from './supervisor/supervisor.js';
+export type { TaskContext, TaskHandler } from './worker/tasks.js';
+export { ConfigError } from './config.js';

@@ -1,0 +1,241 @@
+/**
+ * The producer API: add jobs, retry failed ones, cancel, list. Used by
+ * applications (`new Queue(...)`) and by the CLI.
+ */
+import pg from 'pg';
+import { ConfigError, JOB_DEFAULTS, connectionOptions, databaseUrl, type JobStatus } from '../config.js';
+import { producerStatements } from '../db/sql/producer.js';
+
+/** Options of one job. Every field is optional. */
+export interface JobOptions {
+  /** Queue to put the job in (default `default`). */
+  queue?: string;
+  /** Do not run before this time (default: now). */
+  runAt?: Date;
+  /** Lower runs first (default 0). */
+  priority?: number;
+  /** Attempts before the job ends `failed` (default 3). */
+  maxAttempts?: number;
+  /** De-duplication key: a second job with the same key is not added. */
+  jobKey?: string;
+}
+
+/** One job for {@link Queue.addMany}. */
+export interface JobSpec extends JobOptions {
+  task: string;
+  payload?: unknown;
+}
+
+/** The result of adding one job. */
+export interface AddedJob {
+  /** The job's id (a bigint, as a string). */
+  id: string;
+  /** False when a job with the same `jobKey` already existed; `id` is then that job's. */
+  created: boolean;
+}
+
+/** A job as listed by {@link Queue.listJobs}. */
+export interface JobRow {
+  job_id: string;
+  task: string;
+  queue: string;
+  job_status: JobStatus;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  run_at: Date;
+  locked_by: string | null;
+  last_error: string | null;
+  job_key: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+  job_data: string;
+}
+
+export type { JobStatus } from '../config.js';
+
+export interface QueueOptions {
+  /** PostgreSQL URL; defaults to the `DATABASE_URL` environment variable. */
+  connectionString?: string;
+  /** An existing pool to use instead (the Queue then never closes it). */
+  pool?: pg.Pool;
+  /** Schema of the jobs table (default `supervisor`). */
+  schema?: string;
+}
+
+/** Rows per insert statement in {@link Queue.addMany}; keeps each statement's arrays a sensible size. */
+const INSERT_CHUNK = 5000;
+
+/**
+ * Adds and manages jobs.
+ *
+ * ```ts
+ * const queue = new Queue({ connectionString: process.env.DATABASE_URL });
+ * await queue.add('sendEmail', { to: 'a@example.com' }, { maxAttempts: 5 });
+ * await queue.close();
+ * ```
+ */
+export class Queue {
+  readonly schema: string;
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly sql: ReturnType<typeof producerStatements>;
+
+  constructor(options: QueueOptions = {}) {
+    this.schema = connectionOptions.schema.parse(options.schema ?? 'supervisor', 'schema');
+    if (options.pool) {
+      this.pool = options.pool;
+      this.ownsPool = false;
+    } else {
+      const url = databaseUrl(options.connectionString ?? process.env.DATABASE_URL, 'connectionString');
+      if (!url) throw new ConfigError('Queue needs a connectionString (or the DATABASE_URL environment variable)');
+      this.pool = new pg.Pool({ connectionString: url, max: 4 });
+      this.pool.on('error', () => undefined); // a broken idle connection is replaced on next use
+      this.ownsPool = true;
+    }
+    this.sql = producerStatements(this.schema);
+  }
+
+  /** Adds one job. With a `jobKey` that already exists, returns the existing job's id. */
+  async add(task: string, payload: unknown = {}, options: JobOptions = {}): Promise<AddedJob> {
+    const [added] = await this.addMany([{ ...options, task, payload }]);
+    return added!;
+  }
+
+  /**
+   * Adds many jobs, one round trip per 5,000. Returns one entry per spec, in
+   * order; jobs whose `jobKey` already existed get that job's id and
+   * `created: false`.
+   */
+  async addMany(specs: readonly JobSpec[]): Promise<AddedJob[]> {
+    const columns = toColumns(specs);
+    const results: AddedJob[] = new Array(specs.length);
+    const missing = new Map<string, number[]>();
+    for (let start = 0; start < specs.length; start += INSERT_CHUNK) {
+      const end = Math.min(start + INSERT_CHUNK, specs.length);
+      const { rows } = await this.pool.query<{ job_id: string; job_key: string | null }>(
+        this.sql.insertJobs,
+        columns.map((column) => column.slice(start, end)),
+      );
+      collect(rows, specs, start, end, results, missing);
+    }
+    if (missing.size > 0) {
+      const { rows } = await this.pool.query<{ job_id: string; job_key: string }>(this.sql.jobIdsByKey, [
+        [...missing.keys()],
+      ]);
+      for (const row of rows) {
+        for (const index of missing.get(row.job_key) ?? []) results[index] = { id: row.job_id, created: false };
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Puts jobs back to `pending` with a fresh set of attempts. With `ids`,
+   * those jobs if they are failed or cancelled; otherwise every failed job
+   * (of `task`, when given). Returns the ids re-queued.
+   */
+  async retry(filter: { ids?: readonly string[]; task?: string } = {}): Promise<string[]> {
+    const statuses = filter.ids ? ['failed', 'cancelled'] : ['failed'];
+    const { rows } = await this.pool.query<{ job_id: string }>(this.sql.retryJobs, [
+      filter.ids ?? null,
+      filter.task ?? null,
+      statuses,
+    ]);
+    return rows.map((row) => row.job_id);
+  }
+
+  /** Cancels pending or running jobs. Returns the ids cancelled. */
+  async cancel(ids: readonly string[]): Promise<string[]> {
+    const { rows } = await this.pool.query<{ job_id: string }>(this.sql.cancelJobs, [ids]);
+    return rows.map((row) => row.job_id);
+  }
+
+  /** Lists jobs, newest first. */
+  async listJobs(filter: { status?: JobStatus; task?: string; queue?: string; limit?: number } = {}): Promise<JobRow[]> {
+    const { rows } = await this.pool.query<JobRow>(this.sql.listJobs, [
+      filter.status ?? null,
+      filter.task ?? null,
+      filter.queue ?? null,
+      filter.limit ?? 20,
+    ]);
+    return rows;
+  }
+
+  /** Closes the connection pool, unless it was passed in. */
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+}
+
+/** Validates specs and turns them into one array per column of the insert. */
+function toColumns(specs: readonly JobSpec[]): unknown[][] {
+  const columns: unknown[][] = [[], [], [], [], [], [], []];
+  specs.forEach((spec, index) => {
+    const row = [
+      checkTask(spec.task, index),
+      spec.queue ?? JOB_DEFAULTS.queue,
+      payloadText(spec.payload, index),
+      checkInteger(spec.priority ?? JOB_DEFAULTS.priority, 'priority', index),
+      checkDate(spec.runAt, index),
+      checkInteger(spec.maxAttempts ?? JOB_DEFAULTS.maxAttempts, 'maxAttempts', index, 1),
+      spec.jobKey ?? null,
+    ];
+    row.forEach((value, column) => columns[column]!.push(value));
+  });
+  return columns;
+}
+
+function collect(
+  rows: { job_id: string; job_key: string | null }[],
+  specs: readonly JobSpec[],
+  start: number,
+  end: number,
+  results: AddedJob[],
+  missing: Map<string, number[]>,
+): void {
+  // Without a key every row was inserted, in order. With keys, match rows by
+  // key; specs whose key was skipped are looked up afterwards.
+  const byKey = new Map(rows.filter((r) => r.job_key !== null).map((r) => [r.job_key!, r.job_id]));
+  const unkeyed = rows.filter((r) => r.job_key === null);
+  let next = 0;
+  for (let index = start; index < end; index++) {
+    const key = specs[index]!.jobKey;
+    if (key === undefined || key === null) {
+      results[index] = { id: unkeyed[next++]!.job_id, created: true };
+    } else if (byKey.has(key)) {
+      results[index] = { id: byKey.get(key)!, created: true };
+      byKey.delete(key); // a key repeated within one call is created once
+    } else {
+      missing.set(key, [...(missing.get(key) ?? []), index]);
+    }
+  }
+}
+
+function checkTask(task: unknown, index: number): string {
+  if (typeof task !== 'string' || task.trim() === '') {
+    throw new ConfigError(`job ${index}: task must be a non-empty string (got ${JSON.stringify(task)})`);
+  }
+  return task;
+}
+
+function payloadText(payload: unknown, index: number): string {
+  const text = JSON.stringify(payload ?? {});
+  if (text === undefined) throw new ConfigError(`job ${index}: payload must be JSON-serialisable`);
+  return text;
+}
+
+function checkInteger(value: number, what: string, index: number, min = -2_147_483_648): number {
+  if (!Number.isInteger(value) || value < min || value > 2_147_483_647) {
+    throw new ConfigError(`job ${index}: ${what} must be a whole number of at least ${min} (got ${value})`);
+  }
+  return value;
+}
+
+function checkDate(value: Date | undefined, index: number): Date | null {
+  if (value === undefined) return null;
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new ConfigError(`job ${index}: runAt must be a valid Date`);
+  }
+  return value;
+}

@@ -1,0 +1,87 @@
+/**
+ * Claims due jobs, never more than the pool can start, one claim statement
+ * at a time. A claim that filled every free slot suggests more jobs are
+ * waiting, so the next free slot claims again at once; a claim that came back
+ * short means the queue is drained, and only a wake-up (notification or
+ * poll) claims again. This keeps queries per job low under load and near zero
+ * at rest.
+ */
+import type pg from 'pg';
+import type { Statement } from '../db/sql/statement.js';
+import type { Logger } from '../log.js';
+import { reconnectDelayMs } from './backoff.js';
+import { fromClaimRow, type ClaimedJob, type ClaimRow } from './claimed-job.js';
+
+export interface ClaimerOptions {
+  pool: pg.Pool;
+  statement: Statement;
+  supervisorId: string;
+  /** Tasks this supervisor can run; no other job is claimed. */
+  tasks: string[];
+  /** Queues served; empty for every queue. */
+  queues: string[];
+  leaseMs: number;
+  log: Logger;
+  /** Free job slots right now. */
+  freeSlots: () => number;
+  /** Receives the jobs of each claim. */
+  onClaimed: (jobs: ClaimedJob[]) => void;
+}
+
+export class Claimer {
+  private wanted = false;
+  private claiming = false;
+  private stopped = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: ClaimerOptions) {}
+
+  /** Something may be due (a notification, the poll): claim when a slot is free. */
+  wake(): void {
+    this.wanted = true;
+    void this.pump();
+  }
+
+  /** A slot was freed: claim again only if the last claim suggested more jobs wait. */
+  slotFreed(): void {
+    if (this.wanted) void this.pump();
+  }
+
+  /** Stops claiming; a claim in flight still delivers its jobs. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.claiming || this.stopped) return;
+    this.claiming = true;
+    try {
+      while (this.wanted && !this.stopped) {
+        const free = this.options.freeSlots();
+        if (free <= 0) break;
+        this.wanted = false;
+        const jobs = await this.claim(free);
+        this.failures = 0;
+        if (jobs.length > 0) this.options.onClaimed(jobs);
+        if (jobs.length === free) this.wanted = true;
+      }
+    } catch (error) {
+      this.wanted = true;
+      const delay = reconnectDelayMs(this.failures++);
+      this.options.log.warn({ err: error, retryInMs: delay }, 'claim failed; will retry');
+      this.retryTimer = setTimeout(() => void this.pump(), delay);
+    } finally {
+      this.claiming = false;
+    }
+  }
+
+  private async claim(limit: number): Promise<ClaimedJob[]> {
+    const { pool, statement, tasks, supervisorId, leaseMs, queues } = this.options;
+    const params: unknown[] = [tasks, limit, supervisorId, leaseMs];
+    if (queues.length > 0) params.push(queues);
+    const { rows } = await pool.query<ClaimRow>(statement, params);
+    return rows.map(fromClaimRow);
+  }
+}

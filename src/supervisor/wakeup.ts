@@ -1,0 +1,77 @@
+/**
+ * Wakes the claimer: LISTEN on the schema's channel so a new job starts
+ * within milliseconds, and a poll for scheduled jobs and lost notifications.
+ * The listening connection is re-opened with backoff when it drops.
+ */
+import pg from 'pg';
+import type { Statement } from '../db/sql/statement.js';
+import type { Logger } from '../log.js';
+import { reconnectDelayMs } from './backoff.js';
+
+export interface WakeupOptions {
+  url: string;
+  /** The LISTEN statement of the schema's channel. */
+  listen: Statement;
+  pollIntervalMs: number;
+  log: Logger;
+  wake: () => void;
+}
+
+export class Wakeup {
+  private client: pg.Client | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private stopped = false;
+
+  constructor(private readonly options: WakeupOptions) {}
+
+  async start(): Promise<void> {
+    await this.listen();
+    this.pollTimer = setInterval(this.options.wake, this.options.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.reconnectTimer);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.url });
+    client.on('notification', () => this.options.wake());
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client, new Error('connection closed')));
+    await client.connect();
+    await client.query(this.options.listen.text);
+    this.client = client;
+  }
+
+  private lost(client: pg.Client, error: Error): void {
+    if (this.stopped || this.client !== client) return;
+    this.client = undefined;
+    client.end().catch(() => undefined);
+    this.options.log.warn({ err: error }, 'lost the LISTEN connection; reconnecting (the poll keeps jobs flowing)');
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const delay = reconnectDelayMs(this.failures++);
+    this.reconnectTimer = setTimeout(() => {
+      this.listen().then(
+        () => {
+          this.failures = 0;
+          this.options.log.info('listening for new jobs again');
+          this.options.wake(); // a notification may have been missed while away
+        },
+        () => {
+          if (!this.stopped) this.scheduleReconnect();
+        },
+      );
+    }, delay);
+  }
+}

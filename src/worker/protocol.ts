@@ -1,0 +1,23 @@
+/** What crosses between the supervisor's main thread and its worker threads. */
+import type { LogFormat, LogLevel } from '../config.js';
+
+/** One claimed job as a thread receives it. The payload stays JSON text until the thread parses it. */
+export interface JobEnvelope {
+  id: string;
+  task: string;
+  queue: string;
+  payload: string;
+  attempt: number;
+  maxAttempts: number;
+}
+
+/** A job's result: `null` when it succeeded, else the error text kept in `last_error`. */
+export type Outcome = null | { error: string };
+
+/** `workerData` of every thread. */
+export interface ThreadData {
+  tasksPath: string;
+  concurrency: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
