@@ -58,11 +58,13 @@ end $$;
 create trigger jobs_inserted after insert on jobs
   for each statement execute function notify_jobs();
 
--- A job that becomes claimable again by an UPDATE (re-queued by hand with the
--- original worker's SQL, retried, released at shutdown) also wakes the
--- supervisors. The WHEN clause keeps every other update free of the call;
--- pg_notify folds identical notifications within a transaction into one.
+-- An UPDATE that makes a job claimable (re-queued by hand with the original
+-- worker's SQL, retried, released at shutdown, or its run_at moved to now)
+-- also wakes the supervisors. The WHEN clause keeps every other update free
+-- of the call; pg_notify folds identical notifications within a transaction
+-- into one.
 create trigger jobs_requeued after update of job_status, run_at on jobs
   for each row
-  when (new.job_status = 'pending' and old.job_status <> 'pending' and new.run_at <= now())
+  when (new.job_status = 'pending' and new.run_at <= now()
+        and (old.job_status <> 'pending' or old.run_at > now()))
   execute function notify_jobs();

@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { connectionOptions, enqueueOptions, jobsOptions, retryOptions, runOptions } from '../src/config.js';
+import { fixtures, runCli } from './helpers/cli.js';
+import { testDb, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+let env: NodeJS.ProcessEnv;
+const cli = (...args: string[]) => runCli(args, env);
+
+before(async () => {
+  db = await testDb('cli');
+  env = { DATABASE_URL: db.url, SUPERVISOR_SCHEMA: db.schema };
+});
+after(() => db.drop());
+
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('supervisor --help', () => {
+  it('lists every command', async () => {
+    const { code, stdout } = await cli('--help');
+    assert.equal(code, 0);
+    for (const command of ['run', 'migrate', 'enqueue', 'jobs', 'retry', 'cancel', 'status']) {
+      assert.match(stdout, new RegExp(`supervisor ${command}`), `--help mentions ${command}`);
+    }
+  });
+
+  const commands: [string, Record<string, { flag: string; env: string }>][] = [
+    ['run', { ...connectionOptions, ...runOptions }],
+    ['enqueue', { ...connectionOptions, ...enqueueOptions }],
+    ['jobs', { ...connectionOptions, ...jobsOptions }],
+    ['retry', { ...connectionOptions, ...retryOptions }],
+  ];
+  for (const [command, specs] of commands) {
+    it(`documents every flag of ${command} with its environment variable`, async () => {
+      const { code, stdout } = await cli(command, '--help');
+      assert.equal(code, 0);
+      for (const spec of Object.values(specs)) {
+        assert.match(stdout, new RegExp(`--${spec.flag}\\b`), `${command} --help shows --${spec.flag}`);
+        assert.match(stdout, new RegExp(`env ${spec.env}\\b`), `${command} --help names ${spec.env}`);
+      }
+    });
+  }
+});
+
+describe('bad input exits non-zero with a clear message and writes nothing', () => {
+  it('rejects an unknown flag', async () => {
+    const { code, stderr } = await cli('jobs', '--colour');
+    assert.equal(code, 2);
+    assert.match(stderr, /Unknown argument: colour/);
+  });
+
+  it('rejects --threads 0 and a non-number', async () => {
+    for (const value of ['0', 'many']) {
+      const { code, stderr } = await cli('--threads', value, '--tasks', join(fixtures, 'tasks.js'));
+      assert.equal(code, 2);
+      assert.match(stderr, new RegExp(`--threads must be a whole number from 1 to 1024 \\(got '${value}'\\)`));
+    }
+  });
+
+  it('rejects a malformed DATABASE_URL', async () => {
+    const { code, stderr } = await runCli(['enqueue', 'noop'], { ...env, DATABASE_URL: 'postgres//oops' });
+    assert.equal(code, 2);
+    assert.match(stderr, /DATABASE_URL is not a valid URL/);
+  });
+
+  it('names the host and port of an unreachable database', async () => {
+    const port = await closedPort();
+    const url = `postgres://postgres@127.0.0.1:${port}/app`;
+    for (const args of [['enqueue', 'noop'], ['--tasks', join(fixtures, 'tasks.js')]]) {
+      const { code, stderr } = await runCli(args, { ...env, DATABASE_URL: url });
+      assert.equal(code, 1);
+      assert.match(stderr, new RegExp(`cannot connect to PostgreSQL at 127.0.0.1:${port}/app: connection refused`));
+    }
+  });
+
+  it('rejects an invalid JSON payload', async () => {
+    const { code, stderr } = await cli('enqueue', 'noop', '{name: world}', '--job-key', 'bad-json');
+    assert.equal(code, 2);
+    assert.match(stderr, /payload is not valid JSON/);
+    assert.deepEqual(await db.query(`select 1 from jobs where job_key = 'bad-json'`), []);
+  });
+
+  it('rejects --job-key with --count above 1', async () => {
+    const { code, stderr } = await cli('enqueue', 'noop', '--job-key', 'k', '--count', '2');
+    assert.equal(code, 2);
+    assert.match(stderr, /cannot be combined with --count/);
+    assert.deepEqual(await db.query(`select 1 from jobs where job_key = 'k'`), []);
+  });
+
+  it('stops at start on a --tasks path that does not exist', async () => {
+    const { code, stderr } = await cli('--tasks', './no/such/tasks.js');
+    assert.equal(code, 1);
+    assert.match(stderr, /--tasks \.\/no\/such\/tasks\.js: no such file or directory/);
+  });
+
+  it('stops at start on a task module that throws on load', async () => {
+    const { code, stderr } = await cli('--tasks', join(fixtures, 'throws-on-load.js'), '--threads', '1');
+    assert.equal(code, 1);
+    assert.match(stderr, /cannot load task module .*throws-on-load\.js: Error: this task module cannot load/);
+  });
+
+  it('stops at start on a task module that exports no handler', async () => {
+    const { code, stderr } = await cli('--tasks', join(fixtures, 'no-handlers.js'), '--threads', '1');
+    assert.equal(code, 1);
+    assert.match(stderr, /no-handlers\.js defines no task: export handlers by name/);
+  });
+
+  it('refuses to work on a schema that has not been migrated', async () => {
+    const { code, stderr } = await runCli(['jobs'], { ...env, SUPERVISOR_SCHEMA: `${db.schema}_empty` });
+    assert.equal(code, 2);
+    assert.match(stderr, /has no pg-supervisor tables yet: run 'supervisor migrate'/);
+  });
+});
+
+describe('commands', () => {
+  it('migrate applies migrations once', async () => {
+    const schema = `${db.schema}_m`;
+    try {
+      const first = await runCli(['migrate'], { ...env, SUPERVISOR_SCHEMA: schema });
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, /applied migration\(s\) 1 to schema/);
+      const second = await runCli(['migrate', '--schema', schema], env);
+      assert.equal(second.code, 0);
+      assert.match(second.stdout, /is up to date/);
+    } finally {
+      await db.pool.query(`drop schema if exists "${schema}" cascade`);
+    }
+  });
+
+  it('enqueue sets every job option', async () => {
+    const { code, stdout, stderr } = await cli(
+      'enqueue', 'hello', '{"name":"world"}', '--queue', 'mail', '--run-at', '2030-01-02T03:04:05Z',
+      '--priority', '-5', '--max-attempts', '7', '--job-key', 'welcome-1',
+    );
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /enqueued 1 hello job \(id \d+\) in queue 'mail'/);
+    const [job] = await db.query(`select * from jobs where job_key = 'welcome-1'`);
+    assert.equal(job.task, 'hello');
+    assert.deepEqual(job.job_data, { name: 'world' });
+    assert.equal(job.queue, 'mail');
+    assert.equal(job.run_at.toISOString(), '2030-01-02T03:04:05.000Z');
+    assert.equal(job.priority, -5);
+    assert.equal(job.max_attempts, 7);
+    assert.equal(job.job_status, 'pending');
+
+    const again = await cli('enqueue', 'hello', '--job-key', 'welcome-1');
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, new RegExp(`not added: job ${job.job_id} already has job key 'welcome-1'`));
+  });
+
+  it('enqueue --count adds that many jobs; options also come from env vars', async () => {
+    const { code, stderr } = await runCli(['enqueue', 'counted', '--count', '5'], { ...env, SUPERVISOR_QUEUE: 'bulk', SUPERVISOR_RUN_AT: '1h' });
+    assert.equal(code, 0, stderr);
+    const rows = await db.query(`select queue, run_at from jobs where task = 'counted'`);
+    assert.equal(rows.length, 5);
+    assert.ok(rows.every((row) => row.queue === 'bulk' && row.run_at.getTime() > Date.now() + 3_500_000));
+  });
+
+  it('jobs lists and filters; retry and cancel change status', async () => {
+    await db.query(`insert into jobs (task, job_status, attempts, last_error) select 'broken', 'failed', 3, 'Error: boom' from generate_series(1, 3)`);
+    const listed = await cli('jobs', '--status', 'failed', '--task', 'broken', '--limit', '2');
+    assert.equal(listed.code, 0, listed.stderr);
+    const lines = listed.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^ID\s+TASK\s+QUEUE\s+STATUS/);
+    assert.equal(lines.length, 3);
+    assert.match(lines[1]!, /broken\s+default\s+failed\s+3\/3.*Error: boom/);
+
+    const json = await cli('jobs', '--status', 'failed', '--json');
+    const parsed = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(parsed.length, 3);
+    assert.equal(parsed[0].last_error, 'Error: boom');
+
+    const [first] = parsed;
+    const one = await cli('retry', first.job_id);
+    assert.match(one.stdout, /re-queued 1 job/);
+    const all = await cli('retry', '--failed');
+    assert.match(all.stdout, /re-queued 2 jobs/);
+    const rows = await db.query(`select job_status, attempts from jobs where task = 'broken'`);
+    assert.ok(rows.every((row) => row.job_status === 'pending' && row.attempts === 0));
+
+    const cancelled = await cli('cancel', first.job_id, '999999999');
+    assert.equal(cancelled.code, 0);
+    assert.match(cancelled.stdout, /cancelled 1 job\nnot cancelled \(missing, or already finished\): 999999999/);
+    const [row] = await db.query(`select job_status from jobs where job_id = $1`, [first.job_id]);
+    assert.equal(row.job_status, 'cancelled');
+
+    const badIds = await cli('cancel', 'abc');
+    assert.equal(badIds.code, 2);
+    assert.match(badIds.stderr, /job ids are whole numbers/);
+    const nothing = await cli('retry');
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.stderr, /give job ids, or --failed/);
+  });
+
+  it('status shows live supervisors and counts by queue and status', async () => {
+    await db.query(`insert into supervisors (supervisor_id, host, pid, threads, concurrency) values ('test-sup', 'h', 1, 2, 3)`);
+    const { code, stdout } = await cli('status');
+    assert.equal(code, 0);
+    assert.match(stdout, /supervisors \(1\):/);
+    assert.match(stdout, /test-sup\s+h\s+1\s+2×3/);
+    assert.match(stdout, /mail\s+pending\s+1/);
+  });
+});

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, connectionOptions, parseDuration, resolveOptions, runOptions } from '../src/config.js';
+import { retryDelayMs } from '../src/supervisor/backoff.js';
+
+const specs = { ...connectionOptions, ...runOptions };
+
+describe('options', () => {
+  it('takes a flag over its env var over its default', () => {
+    const env = { SUPERVISOR_THREADS: '3', SUPERVISOR_CONCURRENCY: '5' };
+    const config = resolveOptions(specs, { threads: '7' }, env);
+    assert.equal(config.threads, 7);
+    assert.equal(config.concurrency, 5);
+    assert.equal(config.schema, 'supervisor');
+    assert.equal(config.lease, 30_000);
+  });
+
+  it('rejects bad thread counts, naming the flag or the env var', () => {
+    assert.throws(() => resolveOptions(specs, { threads: '0' }, {}), /--threads must be a whole number from 1/);
+    assert.throws(() => resolveOptions(specs, { threads: 'abc' }, {}), /--threads .* \(got 'abc'\)/);
+    assert.throws(() => resolveOptions(specs, {}, { SUPERVISOR_THREADS: '2.5' }), /SUPERVISOR_THREADS must be/);
+  });
+
+  it('parses durations', () => {
+    assert.equal(parseDuration('250ms', 'x'), 250);
+    assert.equal(parseDuration('30s', 'x'), 30_000);
+    assert.equal(parseDuration('1.5m', 'x'), 90_000);
+    assert.equal(parseDuration(1500, 'x'), 1500);
+    assert.throws(() => parseDuration('soon', '--lease'), /--lease must be a duration/);
+  });
+
+  it('rejects malformed database URLs', () => {
+    assert.throws(() => resolveOptions(connectionOptions, { databaseUrl: 'not a url' }, {}), ConfigError);
+    assert.throws(
+      () => resolveOptions(connectionOptions, {}, { DATABASE_URL: 'mysql://localhost/db' }),
+      /DATABASE_URL must start with postgres:\/\//,
+    );
+    const ok = resolveOptions(connectionOptions, { databaseUrl: 'postgres://u:p@db:6543/app' }, {});
+    assert.equal(ok.databaseUrl, 'postgres://u:p@db:6543/app');
+  });
+
+  it('rejects schema names that are not plain identifiers', () => {
+    assert.throws(() => resolveOptions(connectionOptions, { schema: 'a"; drop table x; --' }, {}), /--schema must be/);
+  });
+
+  it('splits queues', () => {
+    assert.deepEqual(resolveOptions(specs, { queues: 'a, b,,c' }, {}).queues, ['a', 'b', 'c']);
+    assert.deepEqual(resolveOptions(specs, {}, {}).queues, []);
+  });
+});
+
+describe('retry backoff', () => {
+  it('doubles per attempt within ±25% jitter and is capped at one hour', () => {
+    assert.equal(retryDelayMs(1, () => 0.5), 5_000);
+    assert.equal(retryDelayMs(2, () => 0.5), 10_000);
+    assert.equal(retryDelayMs(3, () => 0.5), 20_000);
+    assert.equal(retryDelayMs(1, () => 0), 3_750);
+    assert.equal(retryDelayMs(1, () => 0.999999), 6_250);
+    assert.equal(retryDelayMs(40, () => 0.5), 3_600_000);
+  });
+});

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { connectionOptions, enqueueOptions, jobsOptions, retryOptions, runOptions } from '../src/config.js';
+import { packageRoot } from '../src/paths.js';
+
+const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
+const ci = readFileSync(join(packageRoot, '.ci', 'run'), 'utf8');
+
+describe('README', () => {
+  const all = { ...connectionOptions, ...runOptions, ...enqueueOptions, ...jobsOptions, ...retryOptions };
+  for (const spec of Object.values(all)) {
+    it(`documents --${spec.flag} with ${spec.env}`, () => {
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`--${spec.flag}\``) && line.includes(`\`${spec.env}\``));
+      assert.ok(row, `a README table row for --${spec.flag} naming ${spec.env}`);
+    });
+  }
+
+  for (const command of ['run', 'enqueue', 'jobs', 'retry', 'cancel', 'status', 'migrate']) {
+    it(`has a section for supervisor ${command}`, () => {
+      assert.match(readme, new RegExp(`^### \`supervisor ${command}`, 'm'));
+    });
+  }
+
+  it('gives the install and test commands that CI runs', () => {
+    assert.match(readme, /^npm ci\b/m);
+    assert.match(readme, /^npm test\b/m);
+    assert.match(ci, /^npm ci\b/m);
+    assert.match(ci, /^npm test$/m);
+  });
+});

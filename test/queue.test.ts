@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Queue } from '../src/index.js';
+import { testDb, type TestDb } from './helpers/db.js';
+
+let db: TestDb;
+let queue: Queue;
+
+before(async () => {
+  db = await testDb('queue');
+  queue = new Queue({ connectionString: db.url, schema: db.schema });
+});
+after(async () => {
+  await queue.close();
+  await db.drop();
+});
+
+describe('Queue', () => {
+  it('adds a job with every option', async () => {
+    const runAt = new Date(Date.now() + 60_000);
+    const added = await queue.add('send', { to: 'a@example.com' }, { queue: 'mail', runAt, priority: 3, maxAttempts: 9 });
+    assert.equal(added.created, true);
+    const [job] = await db.query(`select * from jobs where job_id = $1`, [added.id]);
+    assert.deepEqual(job.job_data, { to: 'a@example.com' });
+    assert.equal(job.queue, 'mail');
+    assert.equal(job.run_at.getTime(), runAt.getTime());
+    assert.equal(job.priority, 3);
+    assert.equal(job.max_attempts, 9);
+    assert.equal(job.attempts, 0);
+    assert.equal(job.job_status, 'pending');
+  });
+
+  it('applies the column defaults', async () => {
+    const added = await queue.add('plain');
+    const [job] = await db.query(`select * from jobs where job_id = $1`, [added.id]);
+    assert.equal(job.queue, 'default');
+    assert.equal(job.priority, 0);
+    assert.equal(job.max_attempts, 3);
+    assert.deepEqual(job.job_data, {});
+  });
+
+  it('addMany inserts thousands of jobs in order, in one call', async () => {
+    const specs = Array.from({ length: 12_000 }, (_, i) => ({ task: 'bulk', payload: { i } }));
+    const added = await queue.addMany(specs);
+    assert.equal(added.length, 12_000);
+    const rows = await db.query<{ job_id: string; i: number }>(
+      `select job_id, (job_data->>'i')::int as i from jobs where task = 'bulk'`,
+    );
+    assert.equal(rows.length, 12_000);
+    const byId = new Map(rows.map((row) => [row.job_id, row.i]));
+    added.forEach((job, i) => assert.equal(byId.get(job.id), i));
+  });
+
+  it('de-duplicates on jobKey, within one call and across calls', async () => {
+    const first = await queue.add('unique', { n: 1 }, { jobKey: 'only-once' });
+    const again = await queue.add('unique', { n: 2 }, { jobKey: 'only-once' });
+    assert.deepEqual(again, { id: first.id, created: false });
+    const many = await queue.addMany([
+      { task: 'unique', jobKey: 'k1' },
+      { task: 'unique', jobKey: 'k1' },
+      { task: 'unique', jobKey: 'only-once' },
+      { task: 'unique' },
+    ]);
+    assert.equal(many[0]!.created, true);
+    assert.deepEqual(many[1], { id: many[0]!.id, created: false });
+    assert.deepEqual(many[2], { id: first.id, created: false });
+    assert.equal(many[3]!.created, true);
+    const [row] = await db.query(`select count(*)::int as n from jobs where task = 'unique'`);
+    assert.equal(row.n, 3);
+  });
+
+  it('rejects invalid jobs before writing any', async () => {
+    await assert.rejects(queue.addMany([{ task: 'ok' }, { task: '' }]), /job 1: task must be a non-empty string/);
+    await assert.rejects(queue.add('x', {}, { maxAttempts: 0 }), /maxAttempts must be a whole number of at least 1/);
+    await assert.rejects(queue.add('x', {}, { runAt: new Date('nope') }), /runAt must be a valid Date/);
+    await assert.rejects(queue.add('x', 10n), /BigInt/);
+    const [row] = await db.query(`select count(*)::int as n from jobs where task in ('ok', 'x')`);
+    assert.equal(row.n, 0);
+  });
+
+  it('retries failed jobs with fresh attempts and cancels pending ones', async () => {
+    const [failed] = await db.query(
+      `insert into jobs (task, job_status, attempts, last_error) values ('r', 'failed', 3, 'boom') returning job_id`,
+    );
+    assert.deepEqual(await queue.retry({ task: 'r' }), [failed.job_id]);
+    const [job] = await db.query(`select job_status, attempts, last_error from jobs where job_id = $1`, [failed.job_id]);
+    assert.deepEqual(job, { job_status: 'pending', attempts: 0, last_error: 'boom' });
+    assert.deepEqual(await queue.cancel([failed.job_id]), [failed.job_id]);
+    assert.deepEqual(await queue.cancel([failed.job_id]), []);
+    assert.deepEqual(await queue.retry({ ids: [failed.job_id] }), [failed.job_id]);
+  });
+
+  it('lists jobs newest first with filters', async () => {
+    const jobs = await queue.listJobs({ task: 'bulk', limit: 3 });
+    assert.equal(jobs.length, 3);
+    assert.ok(BigInt(jobs[0]!.job_id) > BigInt(jobs[1]!.job_id));
+    assert.equal((await queue.listJobs({ status: 'running' })).length, 0);
+  });
+
+  it('needs a connection string', () => {
+    const saved = process.env.DATABASE_URL;
+    delete process.env.DATABASE_URL;
+    try {
+      assert.throws(() => new Queue(), /Queue needs a connectionString/);
+    } finally {
+      process.env.DATABASE_URL = saved;
+    }
+  });
+});
