@@ -221,6 +221,23 @@ export const runOptions = {
     defaultText: '30s',
     parse: durationAtLeast(0),
   } satisfies OptionSpec<number>,
+  jobTimeout: {
+    flag: 'job-timeout',
+    env: 'SUPERVISOR_JOB_TIMEOUT',
+    describe:
+      "Abort a job that runs longer (its signal first, then its thread after a 1 s grace); a job's own timeout wins. 0 for none",
+    default: 0,
+    defaultText: 'none',
+    parse: durationAtLeast(0),
+  } satisfies OptionSpec<number>,
+  threadMemoryMb: {
+    flag: 'thread-memory-mb',
+    env: 'SUPERVISOR_THREAD_MEMORY_MB',
+    describe: "Heap limit of each worker thread in MB; a job that exceeds it fails and its thread is replaced. 0 for Node's default",
+    default: 0,
+    defaultText: "Node's default",
+    parse: integer(0, 1_000_000),
+  } satisfies OptionSpec<number>,
   migrate: {
     flag: 'migrate',
     env: 'SUPERVISOR_MIGRATE',
@@ -297,6 +314,14 @@ export const enqueueOptions = {
     defaultText: 'none',
     parse: (raw: unknown) => optionalText(raw),
   } satisfies OptionSpec<string | undefined>,
+  timeout: {
+    flag: 'timeout',
+    env: 'SUPERVISOR_TIMEOUT',
+    describe: "Abort the job if it runs longer than this, such as 30s or 5m (overrides the supervisor's --job-timeout)",
+    default: undefined,
+    defaultText: "the supervisor's --job-timeout",
+    parse: (raw: unknown, where: string) => (optionalText(raw) === undefined ? undefined : durationAtLeast(1)(raw, where)),
+  } satisfies OptionSpec<number | undefined>,
   count: {
     flag: 'count',
     env: 'SUPERVISOR_COUNT',

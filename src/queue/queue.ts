@@ -18,6 +18,8 @@ export interface JobOptions {
   maxAttempts?: number;
   /** De-duplication key: a second job with the same key is not added. */
   jobKey?: string;
+  /** Abort the job after this many milliseconds (default: the supervisor's --job-timeout). */
+  timeout?: number;
 }
 
 /** One job for {@link Queue.addMany}. */
@@ -170,7 +172,7 @@ export class Queue {
 
 /** Validates specs and turns them into one array per column of the insert. */
 function toColumns(specs: readonly JobSpec[]): unknown[][] {
-  const columns: unknown[][] = [[], [], [], [], [], [], []];
+  const columns: unknown[][] = [[], [], [], [], [], [], [], []];
   specs.forEach((spec, index) => {
     const row = [
       checkTask(spec.task, index),
@@ -180,6 +182,7 @@ function toColumns(specs: readonly JobSpec[]): unknown[][] {
       checkDate(spec.runAt, index),
       checkInteger(spec.maxAttempts ?? JOB_DEFAULTS.maxAttempts, 'maxAttempts', index, 1),
       spec.jobKey ?? null,
+      spec.timeout === undefined ? null : checkInteger(spec.timeout, 'timeout', index, 1),
     ];
     row.forEach((value, column) => columns[column]!.push(value));
   });

@@ -14,10 +14,12 @@ export interface ClaimRow {
   payload: string;
   attempt: number;
   max_attempts: number;
+  timeout_ms: number | null;
   run_at_ms: number;
 }
 
-export function fromClaimRow(row: ClaimRow): ClaimedJob {
+/** A claimed row as a job; a job without its own timeout gets the supervisor's (`--job-timeout`). */
+export function fromClaimRow(row: ClaimRow, defaultTimeoutMs: number): ClaimedJob {
   return {
     id: row.id,
     task: row.task,
@@ -25,6 +27,7 @@ export function fromClaimRow(row: ClaimRow): ClaimedJob {
     payload: row.payload,
     attempt: row.attempt,
     maxAttempts: row.max_attempts,
+    timeoutMs: row.timeout_ms ?? defaultTimeoutMs,
     runAtMs: row.run_at_ms,
   };
 }

@@ -21,6 +21,8 @@ export interface ClaimerOptions {
   /** Queues served; empty for every queue. */
   queues: string[];
   leaseMs: number;
+  /** Timeout of jobs that have none of their own (`--job-timeout`). */
+  jobTimeoutMs: number;
   log: Logger;
   /** Free job slots right now. */
   freeSlots: () => number;
@@ -82,6 +84,6 @@ export class Claimer {
     const params: unknown[] = [tasks, limit, supervisorId, leaseMs];
     if (queues.length > 0) params.push(queues);
     const { rows } = await pool.query<ClaimRow>(statement, params);
-    return rows.map(fromClaimRow);
+    return rows.map((row) => fromClaimRow(row, this.options.jobTimeoutMs));
   }
 }

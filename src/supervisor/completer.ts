@@ -8,16 +8,16 @@
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
-import type { Outcome } from '../worker/protocol.js';
+import type { JobResult } from '../worker/batch.js';
 import { reconnectDelayMs, retryDelayMs } from './backoff.js';
 import type { ClaimedJob } from './claimed-job.js';
 
-/** Where a job ended up after its outcome was written. */
-export type Written = 'success' | 'retried' | 'failed' | 'stale';
+/** Where a job ended up after its result was written; `stale` when the fence refused it. */
+export type Written = 'success' | 'retried' | 'failed' | 'requeued' | 'released' | 'stale';
 
 interface Pending {
   job: ClaimedJob;
-  error: string | null;
+  result: JobResult;
   retryDelayMs: number;
 }
 
@@ -40,9 +40,9 @@ export class Completer {
 
   constructor(private readonly options: CompleterOptions) {}
 
-  /** Queues a job's outcome for writing. */
-  add(job: ClaimedJob, outcome: Outcome, retryDelay = retryDelayMs(job.attempt)): void {
-    this.buffer.push({ job, error: outcome?.error ?? null, retryDelayMs: retryDelay });
+  /** Queues a job's result for writing. */
+  add(job: ClaimedJob, result: JobResult): void {
+    this.buffer.push({ job, result, retryDelayMs: result.kind === 'error' ? retryDelayMs(job.attempt) : 0 });
     this.flushing ??= this.flushLoop();
   }
 
@@ -85,32 +85,27 @@ export class Completer {
     const { rows } = await pool.query<{ job_id: string; job_status: string }>(statement, [
       batch.map((p) => p.job.id),
       batch.map((p) => p.job.attempt),
-      batch.map((p) => p.error),
+      batch.map((p) => p.result.kind),
+      batch.map((p) => ('error' in p.result ? p.result.error : null)),
       batch.map((p) => p.retryDelayMs),
       supervisorId,
     ]);
     const status = new Map(rows.map((row) => [row.job_id, row.job_status]));
     let stale = 0;
-    for (const { job } of batch) {
-      const written = toWritten(status.get(job.id));
+    for (const { job, result } of batch) {
+      const written = toWritten(result, status.get(job.id));
       if (written === 'stale') stale++;
       onWritten(job, written);
     }
     if (stale > 0) {
-      log.warn({ stale }, 'outcomes refused: this supervisor no longer holds those jobs (lease lost or job cancelled)');
+      log.warn({ stale }, 'results refused by the fence: this supervisor no longer holds those jobs (lease lost or job cancelled)');
     }
   }
 }
 
-function toWritten(status: string | undefined): Written {
-  switch (status) {
-    case 'success':
-      return 'success';
-    case 'pending':
-      return 'retried';
-    case 'failed':
-      return 'failed';
-    default:
-      return 'stale';
-  }
+function toWritten(result: JobResult, status: string | undefined): Written {
+  if (status === undefined) return 'stale';
+  if (result.kind === 'requeue') return 'requeued';
+  if (result.kind === 'release') return 'released';
+  return status === 'success' ? 'success' : status === 'failed' ? 'failed' : 'retried';
 }

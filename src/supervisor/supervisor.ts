@@ -1,7 +1,7 @@
 /**
  * The supervisor's lifecycle: start (database, migrations, worker pool,
- * registration, wake-ups), the job flow (Claimer → WorkerPool → Completer)
- * and graceful stop.
+ * registration, background services), the job flow (Claimer → WorkerPool →
+ * Completer) and graceful stop.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -10,11 +10,17 @@ import { openDatabase, type Database } from '../db/connect.js';
 import { isMigrated, migrate } from '../db/migrate.js';
 import { supervisorStatements } from '../db/sql/supervisor.js';
 import { createLogger, type Logger } from '../log.js';
+import { Batch, type JobResult } from '../worker/batch.js';
 import { WorkerPool } from '../worker/pool.js';
+import { AbortReason } from '../worker/progress.js';
 import { resolveTasksPath } from '../worker/tasks.js';
 import type { ClaimedJob } from './claimed-job.js';
 import { Claimer } from './claimer.js';
 import { Completer, type Written } from './completer.js';
+import { Heartbeat } from './heartbeat.js';
+import { Holdings } from './holdings.js';
+import { Recovery, type RecoveredJob } from './recovery.js';
+import { ABORT_GRACE_MS, TimeoutWatchdog } from './timeouts.js';
 import { Wakeup } from './wakeup.js';
 
 /**
@@ -34,6 +40,8 @@ export interface SupervisorOptions {
   pollInterval?: number | string;
   lease?: number | string;
   shutdownTimeout?: number | string;
+  jobTimeout?: number | string;
+  threadMemoryMb?: number;
   migrate?: boolean;
   logLevel?: RunConfig['logLevel'];
   logFormat?: RunConfig['logFormat'];
@@ -45,10 +53,18 @@ export interface SupervisorOptions {
 export interface SupervisorStats {
   claimed: number;
   succeeded: number;
+  /** Failed attempts that will be retried. */
   retried: number;
+  /** Jobs that used their last attempt. */
   failed: number;
-  /** Outcomes the fence refused: the job was no longer this supervisor's. */
+  /** Jobs aborted by a shutdown and put back (attempt counted). */
+  requeued: number;
+  /** Jobs handed back unstarted, or killed with a thread through no fault of their own (attempt not counted). */
+  released: number;
+  /** Results the fence refused: the job was no longer this supervisor's. */
   stale: number;
+  /** Expired leases this supervisor recovered (from any supervisor). */
+  recovered: number;
 }
 
 /** Most jobs in one piscina task (see shared/notes/piscina-dispatch.md). */
@@ -65,20 +81,34 @@ export async function startSupervisor(options: SupervisorOptions = {}): Promise<
   return supervisor;
 }
 
+/** The parts that exist while the supervisor runs. */
+interface Running {
+  db: Database;
+  pool: WorkerPool;
+  claimer: Claimer;
+  completer: Completer;
+  wakeup: Wakeup;
+  heartbeat: Heartbeat;
+  recovery: Recovery;
+  watchdog: TimeoutWatchdog;
+}
+
 /** A running supervisor. Create it with {@link startSupervisor}. */
 export class Supervisor {
   /** This process's id in the `supervisors` table and in `locked_by`. */
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  readonly stats: SupervisorStats = { claimed: 0, succeeded: 0, retried: 0, failed: 0, stale: 0 };
+  readonly stats: SupervisorStats = {
+    claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0,
+  };
+  private readonly holdings = new Holdings();
+  private readonly sql: ReturnType<typeof supervisorStatements>;
   private db: Database | undefined;
   private pool: WorkerPool | undefined;
-  private claimer: Claimer | undefined;
-  private completer: Completer | undefined;
-  private wakeup: Wakeup | undefined;
+  private parts: Running | undefined;
+  /** Jobs sent to threads whose result is not known yet. */
   private inFlight = 0;
   private idle: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly sql: ReturnType<typeof supervisorStatements>;
 
   /** @internal use {@link startSupervisor} */
   constructor(
@@ -93,6 +123,11 @@ export class Supervisor {
     return this.config.threads * this.config.concurrency;
   }
 
+  /** True from the moment a stop begins. */
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
   /** @internal */
   async start(): Promise<void> {
     const { config, log } = this;
@@ -102,16 +137,16 @@ export class Supervisor {
       await this.prepareSchema(this.db);
       this.pool = new WorkerPool({ ...config, tasksPath }, log);
       const tasks = await this.pool.describeTasks();
-      await this.db.pool.query(this.sql.register, [
-        this.id, hostname(), process.pid, config.threads, config.concurrency, config.queues, tasks,
-      ]);
-      this.startJobFlow(this.db, tasks);
-      await this.wakeup!.start();
+      this.parts = this.assemble(this.db, this.pool, tasks);
+      await this.parts.heartbeat.start();
+      await this.parts.wakeup.start();
+      this.parts.recovery.start();
+      this.parts.watchdog.start();
       log.info(
         { supervisorId: this.id, threads: config.threads, concurrency: config.concurrency, tasks, queues: config.queues },
         `supervisor started: ${config.threads} threads, tasks ${tasks.join(', ')}, ${config.queues.length ? `queues ${config.queues.join(', ')}` : 'every queue'}`,
       );
-      this.claimer!.wake();
+      this.parts.claimer.wake();
     } catch (error) {
       await this.close();
       throw error;
@@ -127,33 +162,43 @@ export class Supervisor {
     }
   }
 
-  private startJobFlow(db: Database, tasks: string[]): void {
-    const { config, log } = this;
-    this.completer = new Completer({
+  private assemble(db: Database, pool: WorkerPool, tasks: string[]): Running {
+    const { config, log, sql, id: supervisorId, holdings } = this;
+    const claimer: Claimer = new Claimer({
       pool: db.pool,
-      statement: this.sql.completeJobs,
-      supervisorId: this.id,
-      log,
-      onWritten: (job, written) => this.count(job, written),
-    });
-    this.claimer = new Claimer({
-      pool: db.pool,
-      statement: this.sql.claimJobs,
-      supervisorId: this.id,
+      statement: sql.claimJobs,
+      supervisorId,
       tasks,
       queues: config.queues,
       leaseMs: config.lease,
+      jobTimeoutMs: config.jobTimeout,
       log,
       freeSlots: () => this.capacity - this.inFlight,
       onClaimed: (jobs) => this.dispatch(jobs),
     });
-    this.wakeup = new Wakeup({
-      url: db.url,
-      listen: this.sql.listen,
-      pollIntervalMs: config.pollInterval,
-      log,
-      wake: () => this.claimer?.wake(),
-    });
+    return {
+      db,
+      pool,
+      claimer,
+      completer: new Completer({
+        pool: db.pool,
+        statement: sql.completeJobs,
+        supervisorId,
+        log,
+        onWritten: (job, written) => this.written(job, written),
+      }),
+      wakeup: new Wakeup({ url: db.url, listen: sql.listen, pollIntervalMs: config.pollInterval, log, wake: () => claimer.wake() }),
+      heartbeat: new Heartbeat({ pool: db.pool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, log }),
+      recovery: new Recovery({
+        pool: db.pool,
+        statement: sql.recoverExpired,
+        schema: config.schema,
+        leaseMs: config.lease,
+        log,
+        onRecovered: (jobs) => this.recovered(jobs),
+      }),
+      watchdog: new TimeoutWatchdog(pool, log),
+    };
   }
 
   /** Sends claimed jobs to the threads in batches spread over the threads. */
@@ -162,38 +207,41 @@ export class Supervisor {
     this.inFlight += jobs.length;
     const size = Math.min(MAX_BATCH, Math.ceil(jobs.length / this.config.threads));
     for (let start = 0; start < jobs.length; start += size) {
-      void this.runBatch(jobs.slice(start, start + size));
+      const batch = new Batch(jobs.slice(start, start + size));
+      this.holdings.add(batch);
+      void this.runBatch(batch);
     }
   }
 
-  private async runBatch(batch: ClaimedJob[]): Promise<void> {
-    try {
-      const outcomes = await this.pool!.runBatch(batch);
-      batch.forEach((job, i) => this.completer!.add(job, outcomes[i] ?? null));
-    } catch (error) {
-      const reason = `worker thread died: ${error instanceof Error ? error.message : String(error)}`;
-      batch.forEach((job) => this.completer!.add(job, { error: reason }));
-    } finally {
-      this.inFlight -= batch.length;
-      if (this.inFlight === 0) this.idle?.();
-      this.claimer!.slotFreed();
-    }
+  private async runBatch(batch: Batch<ClaimedJob>): Promise<void> {
+    const { pool, completer, claimer } = this.parts!;
+    const results = await pool.run(batch);
+    for (const [index, result] of results) completer.add(batch.jobs[index]!, result);
+    this.inFlight -= batch.jobs.length;
+    if (this.inFlight === 0) this.idle?.();
+    claimer.slotFreed();
   }
 
-  private count(job: ClaimedJob, written: Written): void {
-    if (written === 'success') this.stats.succeeded++;
-    else if (written === 'retried') this.stats.retried++;
-    else if (written === 'failed') this.stats.failed++;
-    else this.stats.stale++;
+  private written(job: ClaimedJob, written: Written): void {
+    this.holdings.remove(job.id);
+    this.stats[COUNTERS[written]]++;
     if (written === 'retried' || written === 'failed') {
-      this.log.debug({ jobId: job.id, task: job.task, attempt: job.attempt, written }, 'job failed');
+      this.log.debug({ jobId: job.id, task: job.task, attempt: job.attempt, written }, 'job attempt failed');
     }
+  }
+
+  private recovered(jobs: RecoveredJob[]): void {
+    this.stats.recovered += jobs.length;
+    this.parts?.claimer.wake();
   }
 
   /**
-   * Stops gracefully: no new claims, running jobs get up to
-   * `shutdownTimeout` to finish, outcomes are written, the supervisor row is
-   * removed and every connection and thread is closed.
+   * Stops gracefully: no new claims; jobs claimed but not started are handed
+   * back at once (attempt not counted); running jobs get `shutdownTimeout`
+   * to finish, then their signals are aborted and, after a grace period,
+   * their threads terminated and the jobs put back (attempt counted); every
+   * result is written; the supervisor row is removed; threads and
+   * connections are closed.
    */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
@@ -202,17 +250,39 @@ export class Supervisor {
 
   private async shutdown(): Promise<void> {
     const { log } = this;
+    if (!this.parts) return this.close();
+    const { claimer, wakeup, completer, pool } = this.parts;
     log.info({ inFlight: this.inFlight, timeoutMs: this.config.shutdownTimeout }, 'shutting down: no new claims');
-    this.claimer?.stop();
-    await this.wakeup?.stop();
+    claimer.stop();
+    await wakeup.stop();
+    this.releaseUnstarted();
     if (!(await this.waitForIdle(this.config.shutdownTimeout))) {
-      log.warn({ inFlight: this.inFlight }, 'shutdown timeout: terminating running jobs');
-      await this.pool?.close();
-      await this.waitForIdle(5_000);
+      log.warn({ running: this.inFlight }, 'shutdown timeout: aborting running jobs');
+      this.abortRunning(AbortReason.Shutdown);
+      if (!(await this.waitForIdle(ABORT_GRACE_MS))) {
+        pool.terminateBusy();
+        await this.waitForIdle(10_000);
+      }
     }
-    await this.completer?.drain();
+    await completer.drain();
     await this.close();
     log.info({ stats: this.stats }, 'supervisor stopped');
+  }
+
+  /** Hands back every held job that has not started, so another supervisor can run it now. */
+  private releaseUnstarted(): void {
+    let released = 0;
+    for (const { job, batch, index } of this.holdings.values()) {
+      if (batch.release(index)) {
+        this.parts!.completer.add(job, { kind: 'release' } satisfies JobResult);
+        released++;
+      }
+    }
+    if (released > 0) this.log.info({ released }, 'handed back claimed jobs that had not started');
+  }
+
+  private abortRunning(reason: AbortReason): void {
+    for (const { batch, index } of this.holdings.values()) batch.progress.requestAbort(index, reason);
   }
 
   private waitForIdle(timeoutMs: number): Promise<boolean> {
@@ -227,7 +297,11 @@ export class Supervisor {
   }
 
   private async close(): Promise<void> {
-    await this.wakeup?.stop();
+    const parts = this.parts;
+    await parts?.wakeup.stop();
+    parts?.watchdog.stop();
+    await parts?.heartbeat.stop();
+    await parts?.recovery.stop();
     await this.pool?.close();
     if (this.db) {
       await this.db.pool.query(this.sql.deregister, [this.id]).catch(() => undefined);
@@ -235,3 +309,12 @@ export class Supervisor {
     }
   }
 }
+
+const COUNTERS: Record<Written, keyof SupervisorStats> = {
+  success: 'succeeded',
+  retried: 'retried',
+  failed: 'failed',
+  requeued: 'requeued',
+  released: 'released',
+  stale: 'stale',
+};

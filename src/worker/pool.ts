@@ -3,22 +3,40 @@
  * batches (one piscina task carries several jobs) because per-task messaging
  * costs more main-thread CPU than a no-op job itself; see
  * shared/notes/piscina-dispatch.md for the measurements.
+ *
+ * A thread that dies (process.exit(), out of memory, or terminated by us for
+ * a timeout or at the end of a shutdown) takes its batches with it; the pool
+ * then settles each of their jobs from the shared progress, after the thread
+ * has really exited, so nothing it did is missed.
  */
+import { once } from 'node:events';
+import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
+import type { Batch, JobResult, ThreadDeath } from './batch.js';
+import { describeError } from './errors.js';
 import type { JobEnvelope, Outcome, ThreadData } from './protocol.js';
 
 export interface PoolOptions extends ThreadData {
   threads: number;
+  /** Heap limit of each thread in MB (`resourceLimits.maxOldGenerationSizeMb`); 0 for Node's default. */
+  threadMemoryMb: number;
 }
 
 /** Worker threads running batches of jobs. */
 export class WorkerPool {
+  /** Batches sent and not yet settled. */
+  readonly active = new Set<Batch>();
   private readonly piscina: Piscina;
+  /** Why we terminated a thread, by thread id, until its batches are settled. */
+  private readonly deaths = new Map<number, ThreadDeath>();
   private closing: Promise<void> | undefined;
 
-  constructor(readonly options: PoolOptions, private readonly log: Logger) {
-    const { threads, ...workerData } = options;
+  constructor(
+    readonly options: PoolOptions,
+    private readonly log: Logger,
+  ) {
+    const { threads, threadMemoryMb, ...workerData } = options;
     this.piscina = new Piscina({
       filename: new URL('./thread.js', import.meta.url).href,
       minThreads: threads,
@@ -32,6 +50,7 @@ export class WorkerPool {
       // handler left behind fire now and not during some later job.
       atomics: 'async',
       workerData: workerData satisfies ThreadData,
+      ...(threadMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: threadMemoryMb } } : {}),
     });
     // An error a thread raises outside any task (a stray timer's throw) would
     // otherwise exit the whole process.
@@ -43,9 +62,39 @@ export class WorkerPool {
     return (await this.piscina.run(null, { name: 'describeTasks' })) as string[];
   }
 
-  /** Runs a batch; resolves with one outcome per job, or rejects if the thread died. */
-  async runBatch(jobs: JobEnvelope[]): Promise<Outcome[]> {
-    return (await this.piscina.run(jobs)) as Outcome[];
+  /** Runs a batch; resolves with the result of every job not settled early, whatever happens to the thread. */
+  async run<J extends JobEnvelope>(batch: Batch<J>): Promise<Map<number, JobResult>> {
+    this.active.add(batch);
+    try {
+      const outcomes = (await this.piscina.run(batch.task)) as Outcome[];
+      return batch.settle(outcomes);
+    } catch (error) {
+      const threadId = batch.progress.threadId;
+      await this.exited(threadId);
+      return batch.settleAfterDeath(this.deaths.get(threadId) ?? this.remember(threadId, this.crash(error, threadId)));
+    } finally {
+      this.active.delete(batch);
+    }
+  }
+
+  /** Terminates the thread with id `threadId`, recording why for its batches. */
+  terminate(threadId: number, death: ThreadDeath): void {
+    const worker = this.worker(threadId);
+    if (!worker || this.deaths.has(threadId)) return;
+    this.remember(threadId, death);
+    void worker.terminate();
+  }
+
+  /** Keeps why a thread died while its batches settle (all of them see the same death). */
+  private remember(threadId: number, death: ThreadDeath): ThreadDeath {
+    this.deaths.set(threadId, death);
+    setTimeout(() => this.deaths.delete(threadId), 10_000).unref();
+    return death;
+  }
+
+  /** Terminates every thread busy with a batch (the end of a shutdown). */
+  terminateBusy(): void {
+    for (const batch of this.active) this.terminate(batch.progress.threadId, { cause: 'shutdown' });
   }
 
   /** Threads currently alive. */
@@ -57,5 +106,36 @@ export class WorkerPool {
   close(): Promise<void> {
     this.closing ??= this.piscina.destroy();
     return this.closing;
+  }
+
+  private worker(threadId: number): Worker | undefined {
+    return threadId === 0 ? undefined : this.piscina.threads.find((thread) => thread.threadId === threadId);
+  }
+
+  /** Waits until the thread has exited, so it cannot start anything after we read its progress. */
+  private async exited(threadId: number): Promise<void> {
+    const worker = this.worker(threadId);
+    if (!worker) return;
+    await Promise.race([once(worker, 'exit'), new Promise((resolve) => setTimeout(resolve, 5000))]);
+  }
+
+  private crash(error: unknown, threadId: number): ThreadDeath {
+    const culpritKnown = [...this.active].some((b) => b.progress.threadId === threadId && b.progress.culprit >= 0);
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      return {
+        cause: 'crash',
+        culpritKnown,
+        error: `the job ran out of memory: its thread exceeded the heap limit (--thread-memory-mb ${this.options.threadMemoryMb || 'default'}) and was stopped`,
+      };
+    }
+    const exit = /worker exited with code: (\d+)/.exec(String((error as Error).message));
+    if (exit) {
+      const error = culpritKnown
+        ? `the handler called process.exit(${exit[1]}), which ended its worker thread`
+        : `the job's thread exited with code ${exit[1]} while the job ran`;
+      return { cause: 'crash', culpritKnown, error };
+    }
+    return { cause: 'crash', culpritKnown, error: `the job's thread died: ${describeError(error)}` };
   }
 }

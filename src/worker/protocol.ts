@@ -9,9 +9,17 @@ export interface JobEnvelope {
   payload: string;
   attempt: number;
   maxAttempts: number;
+  /** Abort the job after this many milliseconds; 0 for no limit. */
+  timeoutMs: number;
 }
 
-/** A job's result: `null` when it succeeded, else the error text kept in `last_error`. */
+/** One piscina task: jobs and the shared memory where the thread reports its progress (see progress.ts). */
+export interface BatchTask {
+  jobs: JobEnvelope[];
+  progress: SharedArrayBuffer;
+}
+
+/** A job's result from the thread: `null` when it succeeded, else the error text kept in `last_error`. */
 export type Outcome = null | { error: string };
 
 /** `workerData` of every thread. */

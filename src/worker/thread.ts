@@ -2,18 +2,37 @@
  * Entry point of every worker thread (loaded by piscina). A piscina task is
  * a batch of jobs: the thread runs them, at most `concurrency` at once, and
  * returns one outcome per job, so one job's failure never touches another's.
+ * Progress goes to shared memory as it happens (see progress.ts), so the
+ * main thread can time jobs out and account for them if this thread dies.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { threadId, workerData } from 'node:worker_threads';
 import { createLogger, type Logger } from '../log.js';
 import { describeError } from './errors.js';
 import { Limiter } from './limiter.js';
-import type { JobEnvelope, Outcome, ThreadData } from './protocol.js';
+import { AbortReason, BatchProgress } from './progress.js';
+import type { BatchTask, JobEnvelope, Outcome, ThreadData } from './protocol.js';
 import { loadTasks, type TaskContext, type TaskTable } from './tasks.js';
 
 const data = workerData as ThreadData;
 const limiter = new Limiter(data.concurrency);
 let tasks: Promise<TaskTable> | undefined;
 let threadLog: Logger | undefined;
+
+/** Running jobs whose abort flag the main thread may raise. */
+const running = new Set<{ progress: BatchProgress; index: number; controller: AbortController }>();
+/** How often a thread looks at the abort flags while it runs jobs. */
+const ABORT_CHECK_MS = 50;
+let abortChecker: NodeJS.Timeout | undefined;
+
+/** The job whose code is running, so that process.exit() can name it. */
+const currentJob = new AsyncLocalStorage<{ progress: BatchProgress; index: number }>();
+const exitThread = process.exit.bind(process);
+process.exit = ((code?: number) => {
+  const job = currentJob.getStore();
+  job?.progress.markCulprit(job.index);
+  return exitThread(code);
+}) as typeof process.exit;
 
 function handlers(): Promise<TaskTable> {
   tasks ??= loadTasks(data.tasksPath);
@@ -26,9 +45,11 @@ function log(): Logger {
 }
 
 /** Runs a batch of jobs and returns their outcomes in the same order. */
-export default async function runBatch(jobs: JobEnvelope[]): Promise<Outcome[]> {
+export default async function runBatch(task: BatchTask): Promise<Outcome[]> {
+  const progress = new BatchProgress(task.progress, task.jobs.length);
+  progress.threadId = threadId;
   const table = await handlers();
-  return Promise.all(jobs.map((job) => limiter.run(() => runJob(table, job))));
+  return Promise.all(task.jobs.map((job, index) => limiter.run(() => runJob(table, job, progress, index))));
 }
 
 /** Loads the task module and returns its task names (called once at start-up). */
@@ -36,20 +57,64 @@ export async function describeTasks(): Promise<string[]> {
   return [...(await handlers()).keys()];
 }
 
-async function runJob(table: TaskTable, job: JobEnvelope): Promise<Outcome> {
-  const handler = table.get(job.task);
-  if (!handler) {
-    return { error: `unknown task '${job.task}': the task module ${data.tasksPath} has no handler by that name` };
-  }
+async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgress, index: number): Promise<Outcome> {
+  if (!progress.tryStart(index, Date.now())) return null; // taken back by the main thread: not run
+  const controller = new AbortController();
+  const entry = { progress, index, controller };
+  running.add(entry);
+  watchAbortFlags();
+  const timer = job.timeoutMs > 0 ? setTimeout(() => controller.abort(timeoutError(job)), job.timeoutMs) : undefined;
+  let outcome: Outcome;
   try {
-    await handler(JSON.parse(job.payload), context(job));
-    return null;
+    const handler = table.get(job.task);
+    if (!handler) throw new Error(`unknown task '${job.task}': the task module ${data.tasksPath} has no handler by that name`);
+    await currentJob.run(entry, () => handler(JSON.parse(job.payload), context(job, controller.signal)));
+    outcome = null;
   } catch (error) {
-    return { error: describeError(error) };
+    outcome = { error: describeError(error) };
+  } finally {
+    clearTimeout(timer);
+    running.delete(entry);
   }
+  // A job that overran its timeout fails even if it then returned normally.
+  if (controller.signal.aborted && controller.signal.reason instanceof JobTimeoutError) {
+    outcome = { error: describeError(controller.signal.reason) + (outcome ? `\nthe handler then threw: ${outcome.error}` : '') };
+  }
+  progress.finish(index, outcome === null);
+  return outcome;
 }
 
-function context(job: JobEnvelope): TaskContext {
+class JobTimeoutError extends Error {
+  override name = 'JobTimeoutError';
+}
+
+function timeoutError(job: JobEnvelope): JobTimeoutError {
+  return new JobTimeoutError(`job timed out after ${job.timeoutMs / 1000}s`);
+}
+
+const ABORT_MESSAGES: Record<number, string> = {
+  [AbortReason.Timeout]: 'job timed out',
+  [AbortReason.LeaseLost]: 'this supervisor lost the job (its lease expired or the job was cancelled)',
+  [AbortReason.Shutdown]: 'the supervisor is shutting down',
+};
+
+/** While jobs run, turns abort flags raised by the main thread into aborted signals. */
+function watchAbortFlags(): void {
+  abortChecker ??= setInterval(() => {
+    for (const { progress, index, controller } of running) {
+      const reason = progress.abortRequested(index);
+      if (reason !== AbortReason.None && !controller.signal.aborted) {
+        controller.abort(new Error(ABORT_MESSAGES[reason]));
+      }
+    }
+    if (running.size === 0) {
+      clearInterval(abortChecker);
+      abortChecker = undefined;
+    }
+  }, ABORT_CHECK_MS);
+}
+
+function context(job: JobEnvelope, signal: AbortSignal): TaskContext {
   let logger: Logger | undefined;
   return {
     jobId: job.id,
@@ -57,7 +122,7 @@ function context(job: JobEnvelope): TaskContext {
     queue: job.queue,
     attempt: job.attempt,
     maxAttempts: job.maxAttempts,
-    signal: new AbortController().signal,
+    signal,
     // Built on first use: most handlers never log, and a child logger per job costs.
     get logger() {
       logger ??= log().child({ jobId: job.id, task: job.task, attempt: job.attempt });

@@ -1,9 +1,9 @@
-/** Statements of a running supervisor: claim, complete, register. */
+/** Statements of a running supervisor: claim, complete, heartbeat, recovery. */
 import { statement } from './statement.js';
 
 /** Columns a claim returns, as the supervisor dispatches them. */
 const CLAIMED = `j.job_id as id, j.task, j.queue, j.job_data::text as payload, j.attempts as attempt,
-  j.max_attempts, (extract(epoch from j.run_at) * 1000)::float8 as run_at_ms`;
+  j.max_attempts, j.timeout_ms, (extract(epoch from j.run_at) * 1000)::float8 as run_at_ms`;
 
 export function supervisorStatements(schema: string, queues: string[]) {
   // With no --queues the filter is left out, so the claim walks the partial
@@ -31,46 +31,88 @@ export function supervisorStatements(schema: string, queues: string[]) {
        returning ${CLAIMED}`,
     ),
     /**
-     * Writes a batch of outcomes. An outcome with a null error succeeded;
-     * otherwise the job goes back to pending after its retry delay, or to
-     * failed when it has used its attempts. Fenced: only rows this supervisor
-     * ($5) still holds at the attempt it ran are changed; the ids returned
-     * tell which outcomes applied.
+     * Writes a batch of job results ($3 kind per job):
+     * - success;
+     * - error: pending again after $5 ms while attempts remain, else failed;
+     * - requeue: pending now, the attempt counted (stopped by shutdown);
+     * - release: pending now, the attempt not counted (never started, or
+     *   killed with its thread through no fault of its own).
+     * Fenced: only rows this supervisor ($6) still holds, at the attempt it
+     * ran, change; the ids returned tell which results applied.
      */
     completeJobs: statement(
       schema,
       'complete-jobs',
       `update $S.jobs j
-       set job_status = case when o.error is null then 'success'
-                             when j.attempts >= j.max_attempts then 'failed'
+       set job_status = case when o.kind = 'success' then 'success'
+                             when o.kind = 'error' and j.attempts >= j.max_attempts then 'failed'
                              else 'pending' end,
+           attempts = case when o.kind = 'release' then j.attempts - 1 else j.attempts end,
            last_error = coalesce(o.error, j.last_error),
-           run_at = case when o.error is not null and j.attempts < j.max_attempts
-                         then now() + o.retry_delay_ms * interval '1 millisecond' else j.run_at end,
-           finished_at = case when o.error is null or j.attempts >= j.max_attempts then now() end,
+           run_at = case when o.kind = 'error' and j.attempts < j.max_attempts
+                           then now() + o.retry_delay_ms * interval '1 millisecond'
+                         when o.kind in ('requeue', 'release') then now()
+                         else j.run_at end,
+           finished_at = case when o.kind = 'success' or (o.kind = 'error' and j.attempts >= j.max_attempts)
+                              then now() end,
            locked_by = null, locked_until = null, updated_at = now()
-       from unnest($1::bigint[], $2::int[], $3::text[], $4::int[]) as o(job_id, attempt, error, retry_delay_ms)
-       where j.job_id = o.job_id and j.locked_by = $5::text and j.attempts = o.attempt and j.job_status = 'running'
+       from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::int[])
+         as o(job_id, attempt, kind, error, retry_delay_ms)
+       where j.job_id = o.job_id and j.locked_by = $6::text and j.attempts = o.attempt and j.job_status = 'running'
        returning j.job_id, j.job_status`,
     ),
     /**
-     * Hands back claimed jobs that never started (shutdown): pending again,
-     * due now, and the claim's attempt is not counted. Fenced like completions.
+     * The heartbeat: extends the lease of the jobs this supervisor ($1)
+     * holds ($2 ids at $3 attempts) to now + $4 ms. Jobs it does not know it
+     * holds (a claim whose reply was lost) are left to expire and be
+     * recovered. Returns the ids still held.
      */
-    releaseJobs: statement(
+    extendLeases: statement(
       schema,
-      'release-jobs',
+      'extend-leases',
       `update $S.jobs j
-       set job_status = 'pending', attempts = j.attempts - 1, locked_by = null, locked_until = null, updated_at = now()
-       from unnest($1::bigint[], $2::int[]) as r(job_id, attempt)
-       where j.job_id = r.job_id and j.locked_by = $3::text and j.attempts = r.attempt and j.job_status = 'running'
+       set locked_until = now() + $4::int * interval '1 millisecond'
+       from unnest($2::bigint[], $3::int[]) as h(job_id, attempt)
+       where j.job_id = h.job_id and j.locked_by = $1::text and j.attempts = h.attempt and j.job_status = 'running'
        returning j.job_id`,
     ),
-    register: statement(
+    /** Registers the supervisor or refreshes its heartbeat (re-creating the row if recovery removed it). */
+    touchSupervisor: statement(
       schema,
-      'register-supervisor',
+      'touch-supervisor',
       `insert into $S.supervisors (supervisor_id, host, pid, threads, concurrency, queues, tasks)
-       values ($1, $2, $3, $4, $5, $6::text[], $7::text[])`,
+       values ($1, $2, $3, $4, $5, $6::text[], $7::text[])
+       on conflict (supervisor_id) do update set heartbeat_at = now()`,
+    ),
+    /**
+     * Recovery, one supervisor at a time (a transaction-scoped advisory lock
+     * taken with try, so others skip rather than wait): jobs whose lease
+     * expired go back to pending, or to failed when out of attempts, with
+     * last_error naming the supervisor that lost them; supervisors rows
+     * silent for longer than $1 ms are removed.
+     */
+    recoverExpired: statement(
+      schema,
+      'recover-expired',
+      `with lock as materialized (
+         select pg_try_advisory_xact_lock(hashtextextended('pg-supervisor:recover:' || $2::text, 0)) as held),
+       expired as (
+         select j.job_id, j.locked_by from $S.jobs j, lock
+         where lock.held and j.job_status = 'running' and j.locked_until < now()
+         for update of j skip locked),
+       gone as (
+         delete from $S.supervisors s using lock
+         where lock.held and s.heartbeat_at < now() - $1::int * interval '1 millisecond'
+         returning s.supervisor_id)
+       update $S.jobs j
+       set job_status = case when j.attempts >= j.max_attempts then 'failed' else 'pending' end,
+           last_error = format('lease expired: supervisor %s stopped renewing it during attempt %s', e.locked_by, j.attempts),
+           run_at = now(),
+           finished_at = case when j.attempts >= j.max_attempts then now() end,
+           locked_by = null, locked_until = null, updated_at = now()
+       from expired e
+       where j.job_id = e.job_id
+       returning j.job_id, j.task, j.queue, j.job_status, e.locked_by, (select count(*) from gone)::int as supervisors_removed`,
     ),
     deregister: statement(schema, 'deregister-supervisor', `delete from $S.supervisors where supervisor_id = $1`),
     /** The channel the jobs triggers notify (migrations/001_jobs.sql). Not prepared: LISTEN takes no parameters. */

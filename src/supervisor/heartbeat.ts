@@ -1,0 +1,74 @@
+/**
+ * The heartbeat, every lease/3 (PgQueuer beat at timeout/2 and ran jobs
+ * twice): refreshes this supervisor's row and extends the lease of every
+ * job it holds, in two statements. A held job whose lease could not be
+ * extended is lost (recovered elsewhere or cancelled): it must not start,
+ * and if running it is asked to stop.
+ */
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import type { supervisorStatements } from '../db/sql/supervisor.js';
+import type { Logger } from '../log.js';
+import { AbortReason } from '../worker/progress.js';
+import type { Holdings } from './holdings.js';
+import { Periodic } from './periodic.js';
+
+export interface HeartbeatOptions {
+  pool: pg.Pool;
+  sql: ReturnType<typeof supervisorStatements>;
+  supervisorId: string;
+  leaseMs: number;
+  threads: number;
+  concurrency: number;
+  queues: string[];
+  tasks: string[];
+  holdings: Holdings;
+  log: Logger;
+}
+
+export class Heartbeat {
+  private readonly periodic: Periodic;
+
+  constructor(private readonly options: HeartbeatOptions) {
+    this.periodic = new Periodic('heartbeat', Math.floor(options.leaseMs / 3), () => this.beat(), options.log);
+  }
+
+  /** Registers the supervisor row, then beats every lease/3. */
+  async start(): Promise<void> {
+    await this.touch();
+    this.periodic.start();
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop();
+  }
+
+  private async touch(): Promise<void> {
+    const { pool, sql, supervisorId, threads, concurrency, queues, tasks } = this.options;
+    await pool.query(sql.touchSupervisor, [supervisorId, hostname(), process.pid, threads, concurrency, queues, tasks]);
+  }
+
+  private async beat(): Promise<void> {
+    const { pool, sql, supervisorId, leaseMs, holdings } = this.options;
+    await this.touch();
+    const { ids, attempts } = holdings.leases();
+    if (ids.length === 0) return;
+    const { rows } = await pool.query<{ job_id: string }>(sql.extendLeases, [supervisorId, ids, attempts, leaseMs]);
+    if (rows.length < ids.length) this.dropLost(ids, new Set(rows.map((row) => row.job_id)));
+  }
+
+  private dropLost(sent: string[], extended: Set<string>): void {
+    const lost: string[] = [];
+    for (const id of sent) {
+      const held = this.options.holdings.get(id);
+      if (extended.has(id) || !held) continue; // written back meanwhile: not lost
+      lost.push(id);
+      // Not started: it never will be. Running: its signal is aborted.
+      if (!held.batch.release(held.index)) held.batch.progress.requestAbort(held.index, AbortReason.LeaseLost);
+      else this.options.holdings.remove(id);
+    }
+    if (lost.length > 0) {
+      this.options.log.warn({ jobIds: lost.slice(0, 20), count: lost.length }, 'lost the lease of held jobs (recovered elsewhere or cancelled); they are not run further');
+    }
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The jobs this supervisor holds: claimed and not yet written back. The
+ * heartbeat extends exactly these leases, shutdown releases the unstarted
+ * ones, and the timeout watchdog watches the running ones.
+ */
+import type { Batch } from '../worker/batch.js';
+import type { ClaimedJob } from './claimed-job.js';
+
+export interface Held {
+  job: ClaimedJob;
+  batch: Batch<ClaimedJob>;
+  index: number;
+}
+
+export class Holdings {
+  private readonly held = new Map<string, Held>();
+
+  add(batch: Batch<ClaimedJob>): void {
+    batch.jobs.forEach((job, index) => this.held.set(job.id, { job, batch, index }));
+  }
+
+  /** The job's result was written (or refused): it is no longer ours. */
+  remove(jobId: string): void {
+    this.held.delete(jobId);
+  }
+
+  get(jobId: string): Held | undefined {
+    return this.held.get(jobId);
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** Ids and attempts of every held job, for the heartbeat. */
+  leases(): { ids: string[]; attempts: number[] } {
+    const ids: string[] = [];
+    const attempts: number[] = [];
+    for (const { job } of this.held.values()) {
+      ids.push(job.id);
+      attempts.push(job.attempt);
+    }
+    return { ids, attempts };
+  }
+
+  values(): IterableIterator<Held> {
+    return this.held.values();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Lease recovery, every lease/3 on every supervisor (one at a time, by an
+ * advisory lock): jobs whose lease expired because their supervisor died or
+ * lost the database go back to pending (or failed when out of attempts).
+ * A killed supervisor's jobs run again within lease + lease/3.
+ */
+import type pg from 'pg';
+import type { Statement } from '../db/sql/statement.js';
+import type { Logger } from '../log.js';
+import { Periodic } from './periodic.js';
+
+export interface RecoveredJob {
+  job_id: string;
+  task: string;
+  queue: string;
+  job_status: 'pending' | 'failed';
+  locked_by: string;
+}
+
+export interface RecoveryOptions {
+  pool: pg.Pool;
+  statement: Statement;
+  schema: string;
+  leaseMs: number;
+  log: Logger;
+  onRecovered: (jobs: RecoveredJob[]) => void;
+}
+
+/** A supervisors row silent for this many leases is removed. */
+const FORGET_AFTER_LEASES = 3;
+
+export class Recovery {
+  private readonly periodic: Periodic;
+
+  constructor(private readonly options: RecoveryOptions) {
+    this.periodic = new Periodic('lease recovery', Math.floor(options.leaseMs / 3), () => this.recover(), options.log);
+  }
+
+  start(): void {
+    this.periodic.start();
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop();
+  }
+
+  /** Recovers expired leases now. */
+  async recover(): Promise<void> {
+    const { pool, statement, schema, leaseMs, log, onRecovered } = this.options;
+    const { rows } = await pool.query<RecoveredJob>(statement, [leaseMs * FORGET_AFTER_LEASES, schema]);
+    if (rows.length === 0) return;
+    const from = [...new Set(rows.map((row) => row.locked_by))];
+    log.warn(
+      { count: rows.length, failed: rows.filter((row) => row.job_status === 'failed').length, from },
+      `recovered ${rows.length} job(s) whose lease expired (supervisor ${from.join(', ')} stopped renewing)`,
+    );
+    onRecovered(rows);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The timeout watchdog. A job past its timeout has its signal aborted by
+ * its own thread; if it is still running a grace period later (a busy loop
+ * never sees its signal), the watchdog terminates its thread. Only that job
+ * fails; the thread's other jobs run again without losing an attempt.
+ */
+import type { Logger } from '../log.js';
+import { JobState } from '../worker/progress.js';
+import type { WorkerPool } from '../worker/pool.js';
+
+/** How long a timed-out job has to return after its signal was aborted. */
+export const ABORT_GRACE_MS = 1000;
+/** How often the watchdog looks. */
+const CHECK_MS = 100;
+
+export class TimeoutWatchdog {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly pool: WorkerPool,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => this.check(Date.now()), CHECK_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private check(now: number): void {
+    for (const batch of this.pool.active) {
+      batch.jobs.forEach((job, index) => {
+        if (job.timeoutMs === 0 || batch.progress.state(index) !== JobState.Running) return;
+        const ranMs = now - batch.progress.startedAt(index);
+        if (ranMs < job.timeoutMs + ABORT_GRACE_MS) return;
+        const error = `JobTimeoutError: job timed out after ${job.timeoutMs / 1000}s and did not stop within ${ABORT_GRACE_MS / 1000}s of its abort signal, so its thread was terminated`;
+        this.log.warn({ jobId: job.id, task: job.task, timeoutMs: job.timeoutMs }, 'job timed out: terminating its thread');
+        this.pool.terminate(batch.progress.threadId, { cause: 'timeout', culprit: { batch, index }, error });
+      });
+    }
+  }
+}
