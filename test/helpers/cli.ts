@@ -1,7 +1,14 @@
 /** Runs the `supervisor` command as a user would: a real child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { packageRoot } from '../../src/paths.js';
+
+/** Supervisor processes still running; whatever a failed test left behind is killed when its file ends. */
+const live = new Set<ChildProcess>();
+after(() => {
+  for (const child of live) child.kill('SIGKILL');
+});
 
 /** The compiled CLI of the test build. */
 export const cliPath = join(packageRoot, 'build', 'src', 'cli.js');
@@ -45,6 +52,8 @@ export class SupervisorProcess {
 
   constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
     this.child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env } });
+    live.add(this.child);
+    this.child.on('exit', () => live.delete(this.child));
     let partial = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
       this.output += chunk.toString();
