@@ -130,6 +130,14 @@ function optionalText(raw: unknown): string | undefined {
   return text === '' ? undefined : text;
 }
 
+function requiredText(what: string): Parser<string> {
+  return (raw, where) => {
+    const text = String(raw).trim();
+    if (text === '') throw new ConfigError(`${where} must not be empty (${what})`);
+    return text;
+  };
+}
+
 /** Options shared by every command that talks to the database. */
 export const connectionOptions = {
   databaseUrl: {
@@ -238,6 +246,20 @@ export const runOptions = {
     defaultText: "Node's default",
     parse: integer(0, 1_000_000),
   } satisfies OptionSpec<number>,
+  metricsPort: {
+    flag: 'metrics-port',
+    env: 'SUPERVISOR_METRICS_PORT',
+    describe: 'Port of the HTTP endpoint serving /metrics, /healthz and /readyz; 0 disables it',
+    default: 9464,
+    parse: integer(0, 65_535),
+  } satisfies OptionSpec<number>,
+  metricsHost: {
+    flag: 'metrics-host',
+    env: 'SUPERVISOR_METRICS_HOST',
+    describe: 'Address the metrics endpoint listens on',
+    default: '0.0.0.0',
+    parse: requiredText('an address such as 0.0.0.0 or 127.0.0.1'),
+  } satisfies OptionSpec<string>,
   migrate: {
     flag: 'migrate',
     env: 'SUPERVISOR_MIGRATE',
@@ -254,14 +276,6 @@ export const JOB_DEFAULTS = { queue: 'default', priority: 0, maxAttempts: 3 } as
 /** The statuses of a job (the check constraint of jobs.job_status). */
 export const JOB_STATUSES = ['pending', 'running', 'success', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
-
-function requiredText(what: string): Parser<string> {
-  return (raw, where) => {
-    const text = String(raw).trim();
-    if (text === '') throw new ConfigError(`${where} must not be empty (${what})`);
-    return text;
-  };
-}
 
 /** A time: an ISO 8601 timestamp, or a delay from now such as 30s or 2h. */
 function runAt(raw: unknown, where: string): Date | undefined {

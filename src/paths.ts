@@ -1,5 +1,5 @@
 /** Where the package's own files are, whether running from dist/ or a test build. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,3 +18,8 @@ export const packageRoot = findPackageRoot();
 
 /** The numbered SQL migrations. */
 export const migrationsDir = join(packageRoot, 'migrations');
+
+/** This package's version, from its package.json. */
+export const packageVersion: string = (
+  JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }
+).version;

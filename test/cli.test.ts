@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectionOptions, enqueueOptions, jobsOptions, retryOptions, runOptions } from '../src/config.js';
 import { fixtures, runCli } from './helpers/cli.js';
 import { testDb, type TestDb } from './helpers/db.js';
+import { freePort } from './helpers/ports.js';
 
 let db: TestDb;
 let env: NodeJS.ProcessEnv;
@@ -16,14 +16,6 @@ before(async () => {
 });
 after(() => db.drop());
 
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('supervisor --help', () => {
   it('lists every command', async () => {
@@ -74,7 +66,7 @@ describe('bad input exits non-zero with a clear message and writes nothing', () 
   });
 
   it('names the host and port of an unreachable database', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const url = `postgres://postgres@127.0.0.1:${port}/app`;
     for (const args of [['enqueue', 'noop'], ['--tasks', join(fixtures, 'tasks.js')]]) {
       const { code, stderr } = await runCli(args, { ...env, DATABASE_URL: url });

@@ -21,6 +21,8 @@ async function main(): Promise<number> {
     .filter((file) => file.endsWith('.test.js'))
     .filter((file) => only.length === 0 || only.some((name) => file.includes(name)))
     .map((file) => join(here, file));
+  // Supervisors in tests serve no metrics unless a test asks for a port.
+  process.env.SUPERVISOR_METRICS_PORT = '0';
   let server: EmbeddedServer | undefined;
   if (!process.env.DATABASE_URL) {
     const dir = await mkdtemp(join(tmpdir(), 'pg-supervisor-test-'));

@@ -2,8 +2,8 @@
 import type { JobEnvelope } from '../worker/protocol.js';
 
 export interface ClaimedJob extends JobEnvelope {
-  /** `run_at` in epoch milliseconds, for queue-lag measurements. */
-  runAtMs: number;
+  /** Seconds from run_at to the claim, by the database's clock. */
+  lagSeconds: number;
 }
 
 /** A row of the claim statement. */
@@ -15,7 +15,7 @@ export interface ClaimRow {
   attempt: number;
   max_attempts: number;
   timeout_ms: number | null;
-  run_at_ms: number;
+  lag_s: number;
 }
 
 /** A claimed row as a job; a job without its own timeout gets the supervisor's (`--job-timeout`). */
@@ -28,6 +28,6 @@ export function fromClaimRow(row: ClaimRow, defaultTimeoutMs: number): ClaimedJo
     attempt: row.attempt,
     maxAttempts: row.max_attempts,
     timeoutMs: row.timeout_ms ?? defaultTimeoutMs,
-    runAtMs: row.run_at_ms,
+    lagSeconds: row.lag_s,
   };
 }

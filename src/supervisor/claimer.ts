@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
 import { reconnectDelayMs } from './backoff.js';
+import type { DatabaseHealth } from './health.js';
 import { fromClaimRow, type ClaimedJob, type ClaimRow } from './claimed-job.js';
 
 export interface ClaimerOptions {
@@ -24,6 +25,7 @@ export interface ClaimerOptions {
   /** Timeout of jobs that have none of their own (`--job-timeout`). */
   jobTimeoutMs: number;
   log: Logger;
+  health: DatabaseHealth;
   /** Free job slots right now. */
   freeSlots: () => number;
   /** Receives the jobs of each claim. */
@@ -66,11 +68,13 @@ export class Claimer {
         this.wanted = false;
         const jobs = await this.claim(free);
         this.failures = 0;
+        this.options.health.ok();
         if (jobs.length > 0) this.options.onClaimed(jobs);
         if (jobs.length === free) this.wanted = true;
       }
     } catch (error) {
       this.wanted = true;
+      this.options.health.failed(error);
       const delay = reconnectDelayMs(this.failures++);
       this.options.log.warn({ err: error, retryInMs: delay }, 'claim failed; will retry');
       this.retryTimer = setTimeout(() => void this.pump(), delay);

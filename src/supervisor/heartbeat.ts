@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { supervisorStatements } from '../db/sql/supervisor.js';
 import type { Logger } from '../log.js';
 import { AbortReason } from '../worker/progress.js';
+import type { DatabaseHealth } from './health.js';
 import type { Holdings } from './holdings.js';
 import { Periodic } from './periodic.js';
 
@@ -23,6 +24,7 @@ export interface HeartbeatOptions {
   queues: string[];
   tasks: string[];
   holdings: Holdings;
+  health: DatabaseHealth;
   log: Logger;
 }
 
@@ -30,7 +32,15 @@ export class Heartbeat {
   private readonly periodic: Periodic;
 
   constructor(private readonly options: HeartbeatOptions) {
-    this.periodic = new Periodic('heartbeat', Math.floor(options.leaseMs / 3), () => this.beat(), options.log);
+    const beat = () =>
+      this.beat().then(
+        () => options.health.ok(),
+        (error: unknown) => {
+          options.health.failed(error);
+          throw error;
+        },
+      );
+    this.periodic = new Periodic('heartbeat', Math.floor(options.leaseMs / 3), beat, options.log);
   }
 
   /** Registers the supervisor row, then beats every lease/3. */

@@ -10,6 +10,8 @@ import { openDatabase, type Database } from '../db/connect.js';
 import { isMigrated, migrate } from '../db/migrate.js';
 import { supervisorStatements } from '../db/sql/supervisor.js';
 import { createLogger, type Logger } from '../log.js';
+import { SupervisorMetrics, type JobOutcomeLabel } from '../metrics/metrics.js';
+import { MetricsServer, type Readiness } from '../metrics/server.js';
 import { Batch, type JobResult } from '../worker/batch.js';
 import { WorkerPool } from '../worker/pool.js';
 import { AbortReason } from '../worker/progress.js';
@@ -17,6 +19,7 @@ import { resolveTasksPath } from '../worker/tasks.js';
 import type { ClaimedJob } from './claimed-job.js';
 import { Claimer } from './claimer.js';
 import { Completer, type Written } from './completer.js';
+import { DatabaseHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { Holdings } from './holdings.js';
 import { Recovery, type RecoveredJob } from './recovery.js';
@@ -42,6 +45,9 @@ export interface SupervisorOptions {
   shutdownTimeout?: number | string;
   jobTimeout?: number | string;
   threadMemoryMb?: number;
+  /** Port of /metrics, /healthz and /readyz (default 9464); 0 disables the endpoint. */
+  metricsPort?: number;
+  metricsHost?: string;
   migrate?: boolean;
   logLevel?: RunConfig['logLevel'];
   logFormat?: RunConfig['logFormat'];
@@ -100,7 +106,12 @@ export class Supervisor {
   readonly stats: SupervisorStats = {
     claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0,
   };
+  /** The Prometheus instruments; `metrics.registry` can be served by an embedding application. */
+  readonly metrics: SupervisorMetrics;
   private readonly holdings = new Holdings();
+  private readonly health = new DatabaseHealth();
+  private server: MetricsServer | undefined;
+  private claiming = false;
   private readonly sql: ReturnType<typeof supervisorStatements>;
   private db: Database | undefined;
   private pool: WorkerPool | undefined;
@@ -116,6 +127,12 @@ export class Supervisor {
     readonly log: Logger,
   ) {
     this.sql = supervisorStatements(config.schema, config.queues);
+    this.metrics = new SupervisorMetrics({
+      schema: config.schema,
+      threads: config.threads,
+      capacity: this.capacity,
+      source: { inFlight: () => this.inFlight, threads: () => this.pool?.threadCount ?? 0, pool: () => this.db?.pool },
+    });
   }
 
   /** Jobs this supervisor can run at once: threads × concurrency. */
@@ -128,12 +145,30 @@ export class Supervisor {
     return this.stopping !== undefined;
   }
 
+  /** Whether the supervisor is claiming: started, connected, and not shutting down (served on /readyz). */
+  readiness(): Readiness {
+    if (this.stopping) return { ready: false, reason: 'shutting down' };
+    if (!this.claiming) return { ready: false, reason: 'starting' };
+    const problem = this.health.problem;
+    return problem ? { ready: false, reason: problem } : { ready: true, reason: 'ready' };
+  }
+
   /** @internal */
   async start(): Promise<void> {
     const { config, log } = this;
     const tasksPath = await resolveTasksPath(config.tasks);
-    this.db = await openDatabase({ databaseUrl: config.databaseUrl, maxConnections: 4 }, log);
+    if (config.metricsPort > 0) {
+      this.server = new MetricsServer({
+        host: config.metricsHost,
+        port: config.metricsPort,
+        registry: this.metrics.registry,
+        readiness: () => this.readiness(),
+        log,
+      });
+      await this.server.start();
+    }
     try {
+      this.db = await openDatabase({ databaseUrl: config.databaseUrl, maxConnections: 4 }, log);
       await this.prepareSchema(this.db);
       this.pool = new WorkerPool({ ...config, tasksPath }, log);
       const tasks = await this.pool.describeTasks();
@@ -146,6 +181,7 @@ export class Supervisor {
         { supervisorId: this.id, threads: config.threads, concurrency: config.concurrency, tasks, queues: config.queues },
         `supervisor started: ${config.threads} threads, tasks ${tasks.join(', ')}, ${config.queues.length ? `queues ${config.queues.join(', ')}` : 'every queue'}`,
       );
+      this.claiming = true;
       this.parts.claimer.wake();
     } catch (error) {
       await this.close();
@@ -173,6 +209,7 @@ export class Supervisor {
       leaseMs: config.lease,
       jobTimeoutMs: config.jobTimeout,
       log,
+      health: this.health,
       freeSlots: () => this.capacity - this.inFlight,
       onClaimed: (jobs) => this.dispatch(jobs),
     });
@@ -188,7 +225,7 @@ export class Supervisor {
         onWritten: (job, written) => this.written(job, written),
       }),
       wakeup: new Wakeup({ url: db.url, listen: sql.listen, pollIntervalMs: config.pollInterval, log, wake: () => claimer.wake() }),
-      heartbeat: new Heartbeat({ pool: db.pool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, log }),
+      heartbeat: new Heartbeat({ pool: db.pool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health: this.health, log }),
       recovery: new Recovery({
         pool: db.pool,
         statement: sql.recoverExpired,
@@ -205,6 +242,8 @@ export class Supervisor {
   private dispatch(jobs: ClaimedJob[]): void {
     this.stats.claimed += jobs.length;
     this.inFlight += jobs.length;
+    this.metrics.utilization.set(this.inFlight);
+    for (const job of jobs) this.metrics.jobClaimed(job, job.lagSeconds);
     const size = Math.min(MAX_BATCH, Math.ceil(jobs.length / this.config.threads));
     for (let start = 0; start < jobs.length; start += size) {
       const batch = new Batch(jobs.slice(start, start + size));
@@ -216,8 +255,14 @@ export class Supervisor {
   private async runBatch(batch: Batch<ClaimedJob>): Promise<void> {
     const { pool, completer, claimer } = this.parts!;
     const results = await pool.run(batch);
-    for (const [index, result] of results) completer.add(batch.jobs[index]!, result);
+    const now = Date.now();
+    for (const [index, result] of results) {
+      const job = batch.jobs[index]!;
+      if (result.kind !== 'release') this.metrics.jobRan(job, RAN[result.kind], batch.progress.ranFor(index, now) / 1000);
+      completer.add(job, result);
+    }
     this.inFlight -= batch.jobs.length;
+    this.metrics.utilization.set(this.inFlight);
     if (this.inFlight === 0) this.idle?.();
     claimer.slotFreed();
   }
@@ -225,6 +270,8 @@ export class Supervisor {
   private written(job: ClaimedJob, written: Written): void {
     this.holdings.remove(job.id);
     this.stats[COUNTERS[written]]++;
+    if (written === 'success' || written === 'retried' || written === 'failed') this.metrics.jobWritten(job, written);
+    else if (written === 'stale') this.metrics.staleCompletion();
     if (written === 'retried' || written === 'failed') {
       this.log.debug({ jobId: job.id, task: job.task, attempt: job.attempt, written }, 'job attempt failed');
     }
@@ -232,6 +279,7 @@ export class Supervisor {
 
   private recovered(jobs: RecoveredJob[]): void {
     this.stats.recovered += jobs.length;
+    this.metrics.leasesRecovered(jobs.length);
     this.parts?.claimer.wake();
   }
 
@@ -307,8 +355,15 @@ export class Supervisor {
       await this.db.pool.query(this.sql.deregister, [this.id]).catch(() => undefined);
       await this.db.close();
     }
+    await this.server?.stop();
   }
 }
+
+const RAN: Record<Exclude<JobResult['kind'], 'release'>, JobOutcomeLabel> = {
+  success: 'success',
+  error: 'failure',
+  requeue: 'aborted',
+};
 
 const COUNTERS: Record<Written, keyof SupervisorStats> = {
   success: 'succeeded',

@@ -33,20 +33,20 @@ const HEADER = 2;
 export class BatchProgress {
   /** [threadId, culprit + 1, state × n, abort × n] */
   private readonly ints: Int32Array;
-  /** start time (epoch ms) × n */
-  private readonly started: Float64Array;
+  /** [start time × n, finish time × n] (epoch ms) */
+  private readonly times: Float64Array;
 
   constructor(
     readonly buffer: SharedArrayBuffer,
     readonly size: number,
   ) {
-    this.started = new Float64Array(buffer, 0, size);
-    this.ints = new Int32Array(buffer, size * 8, HEADER + 2 * size);
+    this.times = new Float64Array(buffer, 0, 2 * size);
+    this.ints = new Int32Array(buffer, size * 16, HEADER + 2 * size);
   }
 
   /** Shared memory for a batch of `size` jobs, every job queued. */
   static create(size: number): BatchProgress {
-    return new BatchProgress(new SharedArrayBuffer(size * 8 + (HEADER + 2 * size) * 4), size);
+    return new BatchProgress(new SharedArrayBuffer(size * 16 + (HEADER + 2 * size) * 4), size);
   }
 
   /** The thread running the batch, or 0 before it picked the batch up. */
@@ -74,12 +74,13 @@ export class BatchProgress {
 
   /** Thread: starts job `index` unless the main thread took it back. */
   tryStart(index: number, now: number): boolean {
-    this.started[index] = now;
+    this.times[index] = now;
     return Atomics.compareExchange(this.ints, HEADER + index, JobState.Queued, JobState.Running) === JobState.Queued;
   }
 
   /** Thread: records how job `index` ended. */
-  finish(index: number, succeeded: boolean): void {
+  finish(index: number, succeeded: boolean, now: number): void {
+    this.times[this.size + index] = now;
     Atomics.store(this.ints, HEADER + index, succeeded ? JobState.Succeeded : JobState.Failed);
   }
 
@@ -90,7 +91,13 @@ export class BatchProgress {
 
   /** When job `index` started (epoch ms); meaningful once it is running. */
   startedAt(index: number): number {
-    return this.started[index]!;
+    return this.times[index]!;
+  }
+
+  /** How long job `index` ran (ms): to its finish, or to `now` if it is still running or was cut short. */
+  ranFor(index: number, now: number): number {
+    const finished = this.times[this.size + index]!;
+    return (finished > 0 ? finished : now) - this.times[index]!;
   }
 
   /** Main: asks the thread to abort job `index`'s signal. */

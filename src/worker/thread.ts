@@ -80,7 +80,7 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
   if (controller.signal.aborted && controller.signal.reason instanceof JobTimeoutError) {
     outcome = { error: describeError(controller.signal.reason) + (outcome ? `\nthe handler then threw: ${outcome.error}` : '') };
   }
-  progress.finish(index, outcome === null);
+  progress.finish(index, outcome === null, Date.now());
   return outcome;
 }
 

@@ -3,7 +3,7 @@ import { statement } from './statement.js';
 
 /** Columns a claim returns, as the supervisor dispatches them. */
 const CLAIMED = `j.job_id as id, j.task, j.queue, j.job_data::text as payload, j.attempts as attempt,
-  j.max_attempts, j.timeout_ms, (extract(epoch from j.run_at) * 1000)::float8 as run_at_ms`;
+  j.max_attempts, j.timeout_ms, extract(epoch from now() - j.run_at)::float8 as lag_s`;
 
 export function supervisorStatements(schema: string, queues: string[]) {
   // With no --queues the filter is left out, so the claim walks the partial

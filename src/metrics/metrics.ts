@@ -1,0 +1,151 @@
+/**
+ * The supervisor's Prometheus instruments (prefix `supervisor_`). Labels
+ * stay low-cardinality: queue, task, outcome, never a job id or payload.
+ * Per-label children are cached so that counting a job costs a map lookup,
+ * not a label hash, on the hot path.
+ */
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { metricsStatements } from '../db/sql/metrics.js';
+import { packageVersion } from '../paths.js';
+import { UtilizationMeter } from './utilization.js';
+
+/** Job run times: 5 ms up to 6 hours. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600];
+/** Time from run_at to claim: 1 ms up to a day. */
+const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400];
+/** How long a queue-depth reading is reused. */
+const QUEUE_DEPTH_CACHE_MS = 5000;
+
+export type JobOutcomeLabel = 'success' | 'failure' | 'aborted';
+
+/** What the gauges read when Prometheus scrapes. */
+export interface MetricsSource {
+  inFlight(): number;
+  threads(): number;
+  /** The pool for the queue-depth query; undefined while not connected. */
+  pool(): pg.Pool | undefined;
+}
+
+export interface MetricsOptions {
+  schema: string;
+  threads: number;
+  capacity: number;
+  source: MetricsSource;
+}
+
+type Labels = { queue: string; task: string };
+
+export class SupervisorMetrics {
+  readonly registry = new Registry();
+  readonly utilization: UtilizationMeter;
+  private readonly claimed: Counter<'queue' | 'task'>;
+  private readonly succeeded: Counter<'queue' | 'task'>;
+  private readonly retried: Counter<'queue' | 'task'>;
+  private readonly failed: Counter<'queue' | 'task'>;
+  private readonly recovered: Counter;
+  private readonly stale: Counter;
+  private readonly duration: Histogram<'queue' | 'task' | 'outcome'>;
+  private readonly lag: Histogram<'queue' | 'task'>;
+  private readonly children = new Map<string, unknown>();
+  private depth: { at: number; rows: { queue: string; job_status: string; count: number }[] } | undefined;
+
+  constructor(options: MetricsOptions) {
+    const registers = [this.registry];
+    const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ['queue', 'task'] as const, registers });
+    this.claimed = counter('supervisor_jobs_claimed_total', 'Jobs claimed (each attempt counts once)');
+    this.succeeded = counter('supervisor_jobs_succeeded_total', 'Jobs that succeeded');
+    this.retried = counter('supervisor_jobs_retried_total', 'Failed attempts that will be retried');
+    this.failed = counter('supervisor_jobs_failed_total', 'Jobs that failed their last attempt');
+    this.recovered = new Counter({ name: 'supervisor_leases_recovered_total', help: 'Jobs whose expired lease this supervisor recovered', registers });
+    this.stale = new Counter({ name: 'supervisor_stale_completions_total', help: 'Job results refused because the job was no longer held (lease lost or cancelled)', registers });
+    this.duration = new Histogram({
+      name: 'supervisor_job_duration_seconds',
+      help: 'Run time of a job attempt in its thread, by outcome (success, failure, aborted)',
+      labelNames: ['queue', 'task', 'outcome'] as const,
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.lag = new Histogram({
+      name: 'supervisor_job_lag_seconds',
+      help: 'Time from a job being due (run_at) to its claim',
+      labelNames: ['queue', 'task'] as const,
+      buckets: LAG_BUCKETS,
+      registers,
+    });
+    this.utilization = new UtilizationMeter(options.capacity);
+    this.gauges(options);
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  private gauges({ schema, threads, source }: MetricsOptions): void {
+    const registers = [this.registry];
+    new Gauge({ name: 'supervisor_jobs_in_flight', help: 'Jobs claimed and not yet finished', registers, collect() { this.set(source.inFlight()); } });
+    new Gauge({ name: 'supervisor_pool_threads', help: 'Worker threads alive', registers, collect() { this.set(source.threads()); } });
+    const utilization = this.utilization;
+    new Gauge({
+      name: 'supervisor_pool_utilization',
+      help: 'Share of job slots (threads × concurrency) busy since the previous scrape, 0 to 1',
+      registers,
+      collect() { this.set(utilization.read()); },
+    });
+    new Gauge({ name: 'supervisor_info', help: 'Always 1; labels describe the supervisor', labelNames: ['version', 'host', 'threads'] as const, registers })
+      .set({ version: packageVersion, host: hostname(), threads: String(threads) }, 1);
+    const sql = metricsStatements(schema);
+    const read = () => this.queueDepth(source, sql.queueDepth);
+    new Gauge({
+      name: 'supervisor_queue_jobs',
+      help: 'Jobs in the database by queue and status (pending, running, failed), read at most every 5 s',
+      labelNames: ['queue', 'status'] as const,
+      registers,
+      async collect() {
+        const rows = await read();
+        this.reset();
+        for (const row of rows) this.set({ queue: row.queue, status: row.job_status }, row.count);
+      },
+    });
+  }
+
+  private async queueDepth(source: MetricsSource, statement: { name: string; text: string }) {
+    const pool = source.pool();
+    if (!pool) return [];
+    if (!this.depth || Date.now() - this.depth.at > QUEUE_DEPTH_CACHE_MS) {
+      const { rows } = await pool.query<{ queue: string; job_status: string; count: number }>(statement);
+      this.depth = { at: Date.now(), rows };
+    }
+    return this.depth.rows;
+  }
+
+  jobClaimed({ queue, task }: Labels, lagSeconds: number): void {
+    this.cached(`claimed\0${queue}\0${task}`, () => this.claimed.labels(queue, task)).inc();
+    this.cached(`lag\0${queue}\0${task}`, () => this.lag.labels(queue, task)).observe(Math.max(0, lagSeconds));
+  }
+
+  jobRan({ queue, task }: Labels, outcome: JobOutcomeLabel, seconds: number): void {
+    this.cached(`ran\0${queue}\0${task}\0${outcome}`, () => this.duration.labels(queue, task, outcome)).observe(seconds);
+  }
+
+  jobWritten({ queue, task }: Labels, written: 'success' | 'retried' | 'failed'): void {
+    const counter = written === 'success' ? this.succeeded : written === 'retried' ? this.retried : this.failed;
+    this.cached(`${written}\0${queue}\0${task}`, () => counter.labels(queue, task)).inc();
+  }
+
+  staleCompletion(): void {
+    this.stale.inc();
+  }
+
+  leasesRecovered(count: number): void {
+    this.recovered.inc(count);
+  }
+
+  /** The labelled child for `key`, made once. */
+  private cached<T>(key: string, make: () => T): T {
+    let child = this.children.get(key) as T | undefined;
+    if (child === undefined) {
+      child = make();
+      this.children.set(key, child);
+    }
+    return child;
+  }
+}
