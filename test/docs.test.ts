@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { connectionOptions, enqueueOptions, jobsOptions, retryOptions, runOptions } from '../src/config.js';
+import { SupervisorMetrics } from '../src/metrics/metrics.js';
 import { packageRoot } from '../src/paths.js';
 
 const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
@@ -22,6 +23,16 @@ describe('README', () => {
       assert.match(readme, new RegExp(`^### \`supervisor ${command}`, 'm'));
     });
   }
+
+  it('documents every metric the supervisor exports', async () => {
+    const metrics = new SupervisorMetrics({
+      schema: 'supervisor', threads: 1, capacity: 1,
+      source: { inFlight: () => 0, threads: () => 1, pool: () => undefined },
+    });
+    const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('supervisor_'));
+    assert.ok(names.length >= 14);
+    for (const name of names) assert.match(readme, new RegExp(`^\\| \`${name}\` \\|`, 'm'), `README documents ${name}`);
+  });
 
   it('gives the install and test commands that CI runs', () => {
     assert.match(readme, /^npm ci\b/m);
