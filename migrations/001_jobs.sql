@@ -18,7 +18,7 @@ create table jobs (
   run_at        timestamptz not null default now(),
   locked_by     text,
   locked_until  timestamptz,
-  job_key       text unique,
+  job_key       text,
   created_at    timestamptz not null default now(),
   updated_at    timestamptz not null default now(),
   finished_at   timestamptz
@@ -31,8 +31,13 @@ create table jobs (
 create index jobs_claim_idx on jobs (priority, run_at, job_id) where job_status = 'pending';
 -- Lease recovery looks up expired running jobs.
 create index jobs_running_idx on jobs (locked_until) where job_status = 'running';
--- `supervisor jobs --status failed` and `retry --failed`.
-create index jobs_status_idx on jobs (job_status, job_id);
+-- `supervisor retry --failed` and the failed-jobs gauge.
+create index jobs_failed_idx on jobs (job_id) where job_status = 'failed';
+-- De-duplication. Partial, so the many jobs without a key cost no index
+-- entry on insert or on any later update.
+create unique index jobs_job_key_idx on jobs (job_key) where job_key is not null;
+-- Every index here is partial on purpose: a claim or a completion writes a
+-- new row version, and each full index would take an entry for it.
 
 create table supervisors (
   supervisor_id text primary key,

@@ -14,7 +14,7 @@ export function producerStatements(schema: string) {
        select t.task, t.queue, t.job_data::jsonb, t.priority, coalesce(t.run_at, now()), t.max_attempts, t.job_key, t.timeout_ms
        from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[])
          as t(task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms)
-       on conflict (job_key) do nothing
+       on conflict (job_key) where job_key is not null do nothing
        returning job_id, job_key`,
     ),
     jobIdsByKey: statement(
