@@ -83,11 +83,11 @@ export class Completer {
   private async write(batch: Pending[]): Promise<void> {
     const { pool, statement, supervisorId, onWritten, log } = this.options;
     const { rows } = await pool.query<{ job_id: string; job_status: string }>(statement, [
-      batch.map((p) => p.job.id),
-      batch.map((p) => p.job.attempt),
-      batch.map((p) => p.result.kind),
+      batch.map((p) => p.job.id).join(','),
+      batch.map((p) => p.job.attempt).join(','),
+      batch.map((p) => p.result.kind).join(','),
       batch.map((p) => ('error' in p.result ? p.result.error : null)),
-      batch.map((p) => p.retryDelayMs),
+      batch.map((p) => p.retryDelayMs).join(','),
       supervisorId,
     ]);
     const status = new Map(rows.map((row) => [row.job_id, row.job_status]));

@@ -74,7 +74,7 @@ export interface SupervisorStats {
 }
 
 /** Most jobs in one piscina task (see shared/notes/piscina-dispatch.md). */
-const MAX_BATCH = 32;
+const MAX_BATCH = 64;
 
 /** Starts a supervisor; resolves once it is claiming jobs. */
 export async function startSupervisor(options: SupervisorOptions = {}): Promise<Supervisor> {

@@ -31,7 +31,9 @@ export function supervisorStatements(schema: string, queues: string[]) {
        returning ${CLAIMED}`,
     ),
     /**
-     * Writes a batch of job results ($3 kind per job):
+     * Writes a batch of job results. Ids, attempts, kinds and delays travel
+     * as comma-separated text, which costs less to send than array
+     * parameters; errors (any text) as a text array. Kinds:
      * - success;
      * - error: pending again after $5 ms while attempts remain, else failed;
      * - requeue: pending now, the attempt counted (stopped by shutdown);
@@ -56,7 +58,8 @@ export function supervisorStatements(schema: string, queues: string[]) {
            finished_at = case when o.kind = 'success' or (o.kind = 'error' and j.attempts >= j.max_attempts)
                               then now() end,
            locked_by = null, locked_until = null, updated_at = now()
-       from unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::int[])
+       from unnest(string_to_array($1, ',')::bigint[], string_to_array($2, ',')::int[], string_to_array($3, ','),
+                   $4::text[], string_to_array($5, ',')::int[])
          as o(job_id, attempt, kind, error, retry_delay_ms)
        where j.job_id = o.job_id and j.locked_by = $6::text and j.attempts = o.attempt and j.job_status = 'running'
        returning j.job_id, j.job_status`,

@@ -1,0 +1,156 @@
+// `npm run bench`: pg-supervisor and its peers, side by side, on one database.
+//   node bench/run.js            full run (about ten minutes)
+//   node bench/run.js --quick    a smoke run with small numbers (CI)
+// Every measurement runs in a fresh process and a fresh schema; runs of the
+// different systems are interleaved so that noise on this shared machine
+// falls on all of them alike. Prints one table and saves JSON in
+// bench/results/.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const runs = quick ? 1 : 3;
+
+const OURS = 'pg-supervisor';
+const PEERS = ['graphile-worker:batching', 'graphile-worker:defaults', 'pg-boss', 'bullmq', 'raw'];
+const NAMES = {
+  'pg-supervisor': 'pg-supervisor',
+  'graphile-worker:batching': 'graphile-worker 0.18 (batching)',
+  'graphile-worker:defaults': 'graphile-worker 0.18 (defaults)',
+  'pg-boss': 'pg-boss 12.38',
+  bullmq: 'BullMQ 6.7 (PostgreSQL)',
+  raw: 'raw PostgreSQL',
+};
+
+/** Scenarios: [label, scenario, options, systems, metric keys]. */
+function plan() {
+  const everyone = [OURS, ...PEERS];
+  const fast = [OURS, 'graphile-worker:batching', 'pg-boss', 'raw'];
+  if (quick) {
+    return [
+      ['drain 500 no-op jobs', 'drain', { n: 500 }, everyone, ['jobsPerSecond']],
+      ['enqueue → start latency (20 jobs)', 'latency', { samples: 20, gapMs: 20 }, [OURS, 'graphile-worker:batching'], ['p50Ms', 'p99Ms']],
+      ['bulk insert 2,000 jobs', 'insert', { n: 2000 }, [OURS, 'graphile-worker:batching', 'pg-boss'], ['jobsPerSecond']],
+      ['CPU-bound 5 ms jobs, 1 thread', 'cpu', { n: 40, ms: 5, threads: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+      ['CPU-bound 5 ms jobs, 2 threads', 'cpu', { n: 40, ms: 5, threads: 2 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+      ['idle supervisor', 'idle', { seconds: 2 }, [OURS], ['queriesPerSecond']],
+      ['memory, 1 thread', 'memory', { threads: 1, n: 2000 }, [OURS], ['idleMb', 'loadMb']],
+    ];
+  }
+  return [
+    ['drain 20,000 no-op jobs', 'drain', { n: 20_000 }, everyone, ['jobsPerSecond', 'nodeCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPerJob', 'walBytesPerJob']],
+    ['drain 100,000 no-op jobs', 'drain', { n: 100_000 }, fast, ['jobsPerSecond', 'nodeCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPerJob', 'walBytesPerJob']],
+    ['enqueue → start latency (200 jobs, 20 ms apart)', 'latency', { samples: 200, gapMs: 20 }, [OURS, 'graphile-worker:batching', 'pg-boss', 'bullmq'], ['p50Ms', 'p99Ms']],
+    ['bulk insert 100,000 jobs', 'insert', { n: 100_000 }, [OURS, 'graphile-worker:batching', 'pg-boss', 'bullmq'], ['jobsPerSecond']],
+    ['CPU-bound 5 ms jobs, 1 thread', 'cpu', { n: 400, ms: 5, threads: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+    ['CPU-bound 5 ms jobs, 2 threads', 'cpu', { n: 400, ms: 5, threads: 2 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+    ['idle supervisor (20 s)', 'idle', { seconds: 20 }, [OURS], ['queriesPerSecond']],
+    ['memory, 1 thread', 'memory', { threads: 1, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
+    ['memory, 2 threads', 'memory', { threads: 2, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
+    ['memory, 8 threads', 'memory', { threads: 8, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
+  ];
+}
+
+/** DATABASE_URL, else the local service on 127.0.0.1:5432, else an embedded PostgreSQL. */
+async function chooseDatabase() {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, kind: 'DATABASE_URL' };
+  const local = 'postgres://postgres@127.0.0.1:5432/postgres';
+  const client = new pg.Client({ connectionString: local, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.end();
+    return { url: local, kind: 'local service 127.0.0.1:5432' };
+  } catch {
+    const { useEmbeddedPostgres } = await import('../dist/db/embedded.js');
+    const { silentLogger } = await import('../dist/log.js');
+    const server = await useEmbeddedPostgres({ dir: mkdtempSync(join(tmpdir(), 'pg-supervisor-bench-')), ephemeral: true }, silentLogger());
+    return { url: server.url, kind: 'embedded PostgreSQL', server };
+  }
+}
+
+function runOnce(url, scenario, system, options) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(here, 'scenario.js'), scenario, system, JSON.stringify(options)], {
+      env: { ...process.env, BENCH_DATABASE_URL: url },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').at(-1);
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        resolve({ error: `exit ${code}: ${(err || out).trim().split('\n').slice(-3).join(' | ')}` });
+      }
+    });
+  });
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (x) => (x === undefined || Number.isNaN(x) ? '–' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 10 ? 1 : 2));
+
+async function main() {
+  const db = await chooseDatabase();
+  const probe = new pg.Client({ connectionString: db.url });
+  await probe.connect();
+  const { rows: [{ server_version: version }] } = await probe.query('show server_version');
+  await probe.end();
+  const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL ${version} (${db.kind})`;
+  console.log(`pg-supervisor benchmark${quick ? ' (quick)' : ''}: ${machine}\n`);
+  const results = [];
+  for (const [label, scenario, options, systems, metrics] of plan()) {
+    const samples = Object.fromEntries(systems.map((s) => [s, []]));
+    for (let r = 0; r < runs; r++) {
+      for (const system of systems) samples[system].push(await runOnce(db.url, scenario, system, options));
+    }
+    for (const system of systems) {
+      const ok = samples[system].filter((s) => !s.error);
+      const row = { scenario: label, system: NAMES[system], runs: samples[system] };
+      if (ok.length === 0) row.error = samples[system][0].error;
+      for (const metric of metrics) {
+        const values = ok.map((s) => s[metric]).filter((v) => v !== undefined);
+        if (values.length) row[metric] = { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+      }
+      results.push(row);
+    }
+    printScenario(label, results.filter((r) => r.scenario === label), metrics);
+  }
+  mkdirSync(join(here, 'results'), { recursive: true });
+  const file = join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+  writeFileSync(file, JSON.stringify({ machine, quick, runs, results }, null, 2));
+  console.log(`\nresults saved to ${file}`);
+  await db.server?.close();
+  const failed = results.filter((r) => r.error);
+  if (failed.length) {
+    console.error(`\n${failed.length} measurement(s) failed:`);
+    for (const r of failed) console.error(`  ${r.scenario} / ${r.system}: ${r.error}`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
+function printScenario(label, rows, metrics) {
+  const ours = rows.find((r) => r.system === NAMES[OURS]);
+  console.log(`## ${label}`);
+  const header = ['system', ...metrics.map((m) => `${m} (median [min–max])`), ...(rows.length > 1 ? [`pg-supervisor ÷ system (${metrics[0]})`] : [])];
+  const lines = rows.map((r) => {
+    if (r.error) return [r.system, `failed: ${r.error}`];
+    const cells = metrics.map((m) => (r[m] ? `${fmt(r[m].median)} [${fmt(r[m].min)}–${fmt(r[m].max)}]` : '–'));
+    const ratio = rows.length > 1 && ours?.[metrics[0]] && r[metrics[0]] ? `${(ours[metrics[0]].median / r[metrics[0]].median).toFixed(2)}×` : '';
+    return [r.system, ...cells, ...(rows.length > 1 ? [r === ours ? '' : ratio] : [])];
+  });
+  console.log(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
+  for (const line of lines) console.log(`| ${line.join(' | ')} |`);
+  console.log('');
+}
+
+await main();

@@ -1,0 +1,196 @@
+// Runs one scenario for one system in this process and prints one JSON line.
+//   node scenario.js <scenario> <system> '<options json>'
+// The orchestrator (run.js) starts a fresh process per run, so one system's
+// heap, threads and connections never slow the next.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { dropSchema, now, pool, sleep, until } from './systems/common.js';
+
+const [scenario, systemName, optionsJson = '{}'] = process.argv.slice(2);
+const options = JSON.parse(optionsJson);
+const url = process.env.BENCH_DATABASE_URL;
+const schema = `bench_${systemName.replace(/\W/g, '_')}_${process.pid}`;
+
+async function system(extra = {}) {
+  const [module, mode] = systemName.split(':');
+  const { create } = await import(`./systems/${module}.js`);
+  return create({ url, schema, mode, ...options, ...extra });
+}
+
+/** Database-side costs over a measured interval: transactions, WAL bytes, server CPU. */
+async function serverCounters(p) {
+  // Backends report their statistics lazily: at exit, or after a while idle.
+  await sleep(500);
+  await p.query('select pg_stat_clear_snapshot()');
+  const { rows: [row] } = await p.query(`select (select xact_commit + xact_rollback from pg_stat_database where datname = current_database())::float8 as xacts,
+      pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 as wal, current_setting('data_directory') as dir`);
+  return { xacts: row.xacts, wal: row.wal, cpu: postgresCpuSeconds(row.dir) };
+}
+
+/** CPU seconds of the PostgreSQL server and its exited and live children, when its files can be read. */
+function postgresCpuSeconds(dataDir) {
+  try {
+    const pid = Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+    const fields = (p) => readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+    const own = fields(pid);
+    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    for (const child of children) {
+      try { const f = fields(child); ticks += Number(f[11]) + Number(f[12]); } catch { /* exited meanwhile */ }
+    }
+    return ticks / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+const scenarios = {
+  async drain() {
+    const s = await system();
+    await s.setup();
+    await s.insert(options.n);
+    const p = pool(url);
+    const before = await serverCounters(p);
+    await s.start();
+    // The steady drain rate, the same way for every system: from its first
+    // completed job to its last, so that process start-up (our thread pool,
+    // their connection set-up) is left out. Node CPU over the same span.
+    await until('first completion', () => s.done() > 0);
+    const t0 = performance.now();
+    const doneAtStart = s.done();
+    const cpu0 = process.cpuUsage();
+    await until('drain', () => s.done() >= options.n);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const measured = options.n - doneAtStart;
+    // Closing the system's connections makes their backends report their statistics.
+    await s.teardown();
+    const after = await serverCounters(p);
+    await p.end();
+    return {
+      jobsPerSecond: measured / seconds,
+      nodeCpuUsPerJob: (cpu.user + cpu.system) / measured,
+      pgCpuUsPerJob: before.cpu === undefined ? undefined : ((after.cpu - before.cpu) * 1e6) / options.n,
+      xactsPerJob: (after.xacts - before.xacts - 2) / options.n,
+      walBytesPerJob: (after.wal - before.wal) / options.n,
+    };
+  },
+
+  async latency() {
+    const s = await system();
+    await s.setup();
+    const starts = new Map();
+    const record = (i, at) => starts.set(i, at);
+    let channel;
+    if (s.latencyChannel) {
+      channel = new BroadcastChannel('pg-supervisor-bench');
+      channel.onmessage = ({ data }) => record(data.i, data.startedAt);
+    } else {
+      s.setLatencyHandler(record);
+    }
+    await s.start();
+    await sleep(500);
+    const latencies = [];
+    for (let i = 0; i < options.samples; i++) {
+      const enqueuedAt = now();
+      await s.enqueueOne(i);
+      await until(`job ${i} started`, () => starts.has(i), 10_000);
+      latencies.push(starts.get(i) - enqueuedAt);
+      await sleep(options.gapMs);
+    }
+    channel?.close();
+    await s.teardown();
+    latencies.sort((a, b) => a - b);
+    const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+    return { p50Ms: at(0.5), p99Ms: at(0.99) };
+  },
+
+  async insert() {
+    const s = await system();
+    await s.setup();
+    const t0 = performance.now();
+    await s.insert(options.n);
+    const seconds = (performance.now() - t0) / 1000;
+    await s.teardown();
+    return { jobsPerSecond: options.n / seconds };
+  },
+
+  /** pg-supervisor only: CPU-bound jobs (a busy loop) on 1 or 2 threads. */
+  async cpu() {
+    const s = await system({ threads: options.threads, concurrency: 1 });
+    await s.setup();
+    await s.start();
+    await sleep(500);
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    const t0 = performance.now();
+    delay.enable();
+    await s.insert(options.n, 'cpu', () => ({ ms: options.ms }));
+    await until('drain', () => s.done() >= options.n);
+    delay.disable();
+    const seconds = (performance.now() - t0) / 1000;
+    await s.teardown();
+    return { jobsPerSecond: options.n / seconds, eventLoopP99Ms: delay.percentile(99) / 1e6 };
+  },
+
+  /**
+   * pg-supervisor only: statements an idle supervisor sends. Backends report
+   * their counts reliably only when they exit, so a whole start-idle-stop
+   * cycle is counted twice, idling 2 s and 2 + N s; the difference is N
+   * seconds of idling alone.
+   */
+  async idle() {
+    const cycle = async (idleSeconds) => {
+      const p = pool(url);
+      const before = await serverCounters(p);
+      const s = await system();
+      await s.setup();
+      await s.start();
+      await sleep(idleSeconds * 1000);
+      await s.teardown();
+      const after = await serverCounters(p);
+      await p.end();
+      return after.xacts - before.xacts;
+    };
+    const short = await cycle(2);
+    const long = await cycle(2 + options.seconds);
+    return { queriesPerSecond: Math.max(0, long - short) / options.seconds };
+  },
+
+  /** pg-supervisor only: RSS of a `supervisor` process, idle and draining. */
+  async memory() {
+    const s = await system();
+    await s.setup();
+    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+    const tasks = fileURLToPath(new URL('./tasks/bench-tasks.js', import.meta.url));
+    const child = spawn(process.execPath, [cli, '--tasks', tasks, '--threads', String(options.threads), '--concurrency', '256', '--schema', schema, '--metrics-port', '0', '--log-level', 'warn'], {
+      env: { ...process.env, DATABASE_URL: url }, stdio: 'ignore',
+    });
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
+    await sleep(3000);
+    const idleMb = rss();
+    await s.insert(options.n);
+    let loadMb = 0;
+    const p = pool(url);
+    for (;;) {
+      loadMb = Math.max(loadMb, rss());
+      const { rows } = await p.query(`select 1 from "${schema}".jobs where job_status <> 'success' limit 1`);
+      if (rows.length === 0) break;
+      await sleep(100);
+    }
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
+    await p.end();
+    await s.teardown();
+    return { idleMb, loadMb };
+  },
+};
+
+try {
+  const result = await scenarios[scenario]();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} finally {
+  await dropSchema(url, schema).catch(() => undefined);
+}
+process.exit(0);

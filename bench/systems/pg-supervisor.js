@@ -1,0 +1,43 @@
+// pg-supervisor: every job runs in a piscina worker thread.
+import { fileURLToPath } from 'node:url';
+import { Queue, startSupervisor } from '../../dist/index.js';
+import { now, until } from './common.js';
+
+const tasks = fileURLToPath(new URL('../tasks/bench-tasks.js', import.meta.url));
+
+export function create({ url, schema, threads = 2, concurrency = 1024 }) {
+  let queue;
+  let supervisor;
+  const start = async () => {
+    supervisor = await startSupervisor({
+      connectionString: url, schema, tasks, threads, concurrency, logLevel: 'warn', metricsPort: 0, pollInterval: 1000,
+    });
+  };
+  return {
+    name: 'pg-supervisor',
+    settings: `threads ${threads}, concurrency ${concurrency}, batches of up to 64 jobs per thread message`,
+    async setup() {
+      queue = new Queue({ connectionString: url, schema });
+      await start(); // migrates
+      await supervisor.stop();
+      supervisor = undefined;
+    },
+    async insert(n, task = 'noop', payload = () => ({})) {
+      const specs = Array.from({ length: n }, (_, i) => ({ task, payload: payload(i) }));
+      await queue.addMany(specs);
+    },
+    async start() {
+      await start();
+    },
+    /** Jobs whose outcome has been written to the database. */
+    done: () => supervisor.stats.succeeded,
+    async enqueueOne(i) {
+      await queue.add('latency', { i, at: now() });
+    },
+    latencyChannel: true,
+    async teardown() {
+      await supervisor?.stop();
+      await queue?.close();
+    },
+  };
+}
