@@ -36,19 +36,23 @@ function plan() {
       ['drain 500 no-op jobs', 'drain', { n: 500 }, everyone, ['jobsPerSecond']],
       ['enqueue → start latency (20 jobs)', 'latency', { samples: 20, gapMs: 20 }, [OURS, 'graphile-worker:batching'], ['p50Ms', 'p99Ms']],
       ['bulk insert 2,000 jobs', 'insert', { n: 2000 }, [OURS, 'graphile-worker:batching', 'pg-boss'], ['jobsPerSecond']],
-      ['CPU-bound 5 ms jobs, 1 thread', 'cpu', { n: 40, ms: 5, threads: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
-      ['CPU-bound 5 ms jobs, 2 threads', 'cpu', { n: 40, ms: 5, threads: 2 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+      ['CPU-bound 5 ms jobs, 1 thread', 'cpu', { n: 40, ms: 5, threads: 1, concurrency: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+      ['CPU-bound 5 ms jobs, 2 threads', 'cpu', { n: 40, ms: 5, threads: 2, concurrency: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
       ['idle supervisor', 'idle', { seconds: 2 }, [OURS], ['queriesPerSecond']],
       ['memory, 1 thread', 'memory', { threads: 1, n: 2000 }, [OURS], ['idleMb', 'loadMb']],
     ];
   }
   return [
-    ['drain 20,000 no-op jobs', 'drain', { n: 20_000 }, everyone, ['jobsPerSecond', 'nodeCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPerJob', 'walBytesPerJob']],
-    ['drain 100,000 no-op jobs', 'drain', { n: 100_000 }, fast, ['jobsPerSecond', 'nodeCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPerJob', 'walBytesPerJob']],
+    ['drain 20,000 no-op jobs', 'drain', { n: 20_000 }, everyone, ['jobsPerSecond', 'nodeCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPer1kJobs', 'walBytesPerJob']],
+    ['drain 100,000 no-op jobs', 'drain', { n: 100_000 }, fast, ['jobsPerSecond', 'nodeCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPer1kJobs', 'walBytesPerJob']],
     ['enqueue → start latency (200 jobs, 20 ms apart)', 'latency', { samples: 200, gapMs: 20 }, [OURS, 'graphile-worker:batching', 'pg-boss', 'bullmq'], ['p50Ms', 'p99Ms']],
     ['bulk insert 100,000 jobs', 'insert', { n: 100_000 }, [OURS, 'graphile-worker:batching', 'pg-boss', 'bullmq'], ['jobsPerSecond']],
-    ['CPU-bound 5 ms jobs, 1 thread', 'cpu', { n: 400, ms: 5, threads: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
-    ['CPU-bound 5 ms jobs, 2 threads', 'cpu', { n: 400, ms: 5, threads: 2 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+    // --concurrency 1: each job waits for the claim round trip after the previous one.
+    ['CPU-bound 5 ms jobs, 1 thread × concurrency 1', 'cpu', { n: 400, ms: 5, threads: 1, concurrency: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+    ['CPU-bound 5 ms jobs, 2 threads × concurrency 1', 'cpu', { n: 400, ms: 5, threads: 2, concurrency: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+    // --concurrency 2: the next job already waits in the thread (the round trip is hidden).
+    ['CPU-bound 5 ms jobs, 1 thread × concurrency 2', 'cpu', { n: 400, ms: 5, threads: 1, concurrency: 2 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
+    ['CPU-bound 5 ms jobs, 2 threads × concurrency 2', 'cpu', { n: 400, ms: 5, threads: 2, concurrency: 2 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
     ['idle supervisor (20 s)', 'idle', { seconds: 20 }, [OURS], ['queriesPerSecond']],
     ['memory, 1 thread', 'memory', { threads: 1, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
     ['memory, 2 threads', 'memory', { threads: 2, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
