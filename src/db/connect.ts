@@ -12,6 +12,15 @@ import { useEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
 /** A connection pool and, when embedded, the server behind it. */
 export interface Database {
   pool: pg.Pool;
+  /**
+   * Connections for statements that join a batch of job ids with the jobs
+   * table (completions, lease extensions), with nested loops disabled. The
+   * planner cannot know a batch's size, and with statistics taken while no
+   * job ran it estimates one matching row and picks a nested loop that is
+   * quadratic in the batch (seconds for 2,000 jobs); a hash join over a
+   * primary-key scan is linear whatever the statistics say.
+   */
+  batchPool: pg.Pool;
   /** The URL in use (for a second connection, such as the LISTEN client). */
   url: string;
   /** `host:port/database`, for logs and error messages. */
@@ -60,13 +69,16 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     await embedded?.close().catch(() => undefined);
     throw explainConnectionError(error, where);
   }
+  const batchPool = new pg.Pool({ connectionString: url, max: 2, options: '-c enable_nestloop=off' });
+  batchPool.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
   return {
     pool,
+    batchPool,
     url,
     where,
     ...(embedded ? { embedded } : {}),
     async close() {
-      await pool.end();
+      await Promise.all([pool.end(), batchPool.end()]);
       await embedded?.close();
     },
   };

@@ -16,6 +16,8 @@ import { Periodic } from './periodic.js';
 
 export interface HeartbeatOptions {
   pool: pg.Pool;
+  /** For the lease extension, which joins a batch of ids (see Database.batchPool). */
+  batchPool: pg.Pool;
   sql: ReturnType<typeof supervisorStatements>;
   supervisorId: string;
   leaseMs: number;
@@ -59,11 +61,11 @@ export class Heartbeat {
   }
 
   private async beat(): Promise<void> {
-    const { pool, sql, supervisorId, leaseMs, holdings } = this.options;
+    const { batchPool, sql, supervisorId, leaseMs, holdings } = this.options;
     await this.touch();
     const { ids, attempts } = holdings.leases();
     if (ids.length === 0) return;
-    const { rows } = await pool.query<{ job_id: string }>(sql.extendLeases, [supervisorId, ids, attempts, leaseMs]);
+    const { rows } = await batchPool.query<{ job_id: string }>(sql.extendLeases, [supervisorId, ids, attempts, leaseMs]);
     if (rows.length < ids.length) this.dropLost(ids, new Set(rows.map((row) => row.job_id)));
   }
 

@@ -14,7 +14,8 @@ export interface RecoveredJob {
   task: string;
   queue: string;
   job_status: 'pending' | 'failed';
-  locked_by: string;
+  /** The supervisors whose leases expired (the same on every row). */
+  lost_by: string[];
 }
 
 export interface RecoveryOptions {
@@ -49,7 +50,7 @@ export class Recovery {
     const { pool, statement, schema, leaseMs, log, onRecovered } = this.options;
     const { rows } = await pool.query<RecoveredJob>(statement, [leaseMs * FORGET_AFTER_LEASES, schema]);
     if (rows.length === 0) return;
-    const from = [...new Set(rows.map((row) => row.locked_by))];
+    const from = rows[0]!.lost_by;
     log.warn(
       { count: rows.length, failed: rows.filter((row) => row.job_status === 'failed').length, from },
       `recovered ${rows.length} job(s) whose lease expired (supervisor ${from.join(', ')} stopped renewing)`,

@@ -218,14 +218,14 @@ export class Supervisor {
       pool,
       claimer,
       completer: new Completer({
-        pool: db.pool,
+        pool: db.batchPool,
         statement: sql.completeJobs,
         supervisorId,
         log,
         onWritten: (job, written) => this.written(job, written),
       }),
       wakeup: new Wakeup({ url: db.url, listen: sql.listen, pollIntervalMs: config.pollInterval, log, wake: () => claimer.wake() }),
-      heartbeat: new Heartbeat({ pool: db.pool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health: this.health, log }),
+      heartbeat: new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health: this.health, log }),
       recovery: new Recovery({
         pool: db.pool,
         statement: sql.recoverExpired,

@@ -13,21 +13,23 @@ export function supervisorStatements(schema: string, queues: string[]) {
     /**
      * Claims up to $2 due jobs of the tasks this supervisor knows ($1) for
      * supervisor $3, with a lease of $4 ms. One short statement: no
-     * transaction stays open while the jobs run.
+     * transaction stays open while the jobs run. The ids go through
+     * `= any(array(...))` so that the update finds its rows by primary key;
+     * joined instead, a generic plan on an analyzed table chose a hash join
+     * over a sequential scan of the whole table for every claim.
      */
     claimJobs: statement(
       schema,
       queues.length > 0 ? 'claim-jobs-in-queues' : 'claim-jobs',
-      `with next as (
+      `update $S.jobs j
+       set job_status = 'running', attempts = j.attempts + 1, locked_by = $3::text,
+           locked_until = now() + $4::int * interval '1 millisecond', updated_at = now()
+       where j.job_id = any(array(
          select job_id from $S.jobs
          where job_status = 'pending' and run_at <= now() and task = any($1::text[]) ${queueFilter}
          order by priority, run_at, job_id
          limit $2::int
-         for update skip locked)
-       update $S.jobs j
-       set job_status = 'running', attempts = j.attempts + 1, locked_by = $3::text,
-           locked_until = now() + $4::int * interval '1 millisecond', updated_at = now()
-       from next where j.job_id = next.job_id
+         for update skip locked))
        returning ${CLAIMED}`,
     ),
     /**
@@ -40,7 +42,11 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * - release: pending now, the attempt not counted (never started, or
      *   killed with its thread through no fault of its own).
      * Fenced: only rows this supervisor ($6) still holds, at the attempt it
-     * ran, change; the ids returned tell which results applied.
+     * ran, change; the ids returned tell which results applied. Every way
+     * out of running clears locked_by, so the fence needs no status test.
+     * Runs on the batch pool (see db/connect.ts): with statistics taken
+     * while no job ran, the planner would otherwise pick a nested loop
+     * that is quadratic in the batch size.
      */
     completeJobs: statement(
       schema,
@@ -61,14 +67,15 @@ export function supervisorStatements(schema: string, queues: string[]) {
        from unnest(string_to_array($1, ',')::bigint[], string_to_array($2, ',')::int[], string_to_array($3, ','),
                    $4::text[], string_to_array($5, ',')::int[])
          as o(job_id, attempt, kind, error, retry_delay_ms)
-       where j.job_id = o.job_id and j.locked_by = $6::text and j.attempts = o.attempt and j.job_status = 'running'
+       where j.job_id = any(string_to_array($1, ',')::bigint[]) and j.job_id = o.job_id
+         and j.locked_by = $6::text and j.attempts = o.attempt
        returning j.job_id, j.job_status`,
     ),
     /**
      * The heartbeat: extends the lease of the jobs this supervisor ($1)
      * holds ($2 ids at $3 attempts) to now + $4 ms. Jobs it does not know it
      * holds (a claim whose reply was lost) are left to expire and be
-     * recovered. Returns the ids still held.
+     * recovered. Returns the ids still held. Runs on the batch pool.
      */
     extendLeases: statement(
       schema,
@@ -76,7 +83,8 @@ export function supervisorStatements(schema: string, queues: string[]) {
       `update $S.jobs j
        set locked_until = now() + $4::int * interval '1 millisecond'
        from unnest($2::bigint[], $3::int[]) as h(job_id, attempt)
-       where j.job_id = h.job_id and j.locked_by = $1::text and j.attempts = h.attempt and j.job_status = 'running'
+       where j.job_id = any($2::bigint[]) and j.job_id = h.job_id
+         and j.locked_by = $1::text and j.attempts = h.attempt
        returning j.job_id`,
     ),
     /** Registers the supervisor or refreshes its heartbeat (re-creating the row if recovery removed it). */
@@ -109,13 +117,14 @@ export function supervisorStatements(schema: string, queues: string[]) {
          returning s.supervisor_id)
        update $S.jobs j
        set job_status = case when j.attempts >= j.max_attempts then 'failed' else 'pending' end,
-           last_error = format('lease expired: supervisor %s stopped renewing it during attempt %s', e.locked_by, j.attempts),
+           last_error = format('lease expired: supervisor %s stopped renewing it during attempt %s', j.locked_by, j.attempts),
            run_at = now(),
            finished_at = case when j.attempts >= j.max_attempts then now() end,
            locked_by = null, locked_until = null, updated_at = now()
-       from expired e
-       where j.job_id = e.job_id
-       returning j.job_id, j.task, j.queue, j.job_status, e.locked_by, (select count(*) from gone)::int as supervisors_removed`,
+       where j.job_id = any(array(select job_id from expired))
+       returning j.job_id, j.task, j.queue, j.job_status,
+         (select array_agg(distinct locked_by) from expired) as lost_by,
+         (select count(*) from gone)::int as supervisors_removed`,
     ),
     deregister: statement(schema, 'deregister-supervisor', `delete from $S.supervisors where supervisor_id = $1`),
     /** The channel the jobs triggers notify (migrations/001_jobs.sql). Not prepared: LISTEN takes no parameters. */
