@@ -69,7 +69,9 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     await embedded?.close().catch(() => undefined);
     throw explainConnectionError(error, where);
   }
-  const batchPool = new pg.Pool({ connectionString: url, max: 2, options: '-c enable_nestloop=off' });
+  // A batch write that runs a minute has gone wrong; fail it (it is retried)
+  // rather than let it hold a core of the database.
+  const batchPool = new pg.Pool({ connectionString: url, max: 2, options: '-c enable_nestloop=off -c statement_timeout=60s' });
   batchPool.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
   return {
     pool,
