@@ -14,6 +14,8 @@ import pg from 'pg';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
+/** `--only drain,cpu`: run only the scenarios whose label contains one of these words. */
+const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice(7).split(',');
 const runs = quick ? 1 : 3;
 
 const OURS = 'pg-supervisor';
@@ -111,7 +113,7 @@ async function main() {
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL ${version} (${db.kind})`;
   console.log(`pg-supervisor benchmark${quick ? ' (quick)' : ''}: ${machine}\n`);
   const results = [];
-  for (const [label, scenario, options, systems, metrics] of plan()) {
+  for (const [label, scenario, options, systems, metrics] of plan().filter(([label]) => !only || only.some((w) => label.includes(w)))) {
     const samples = Object.fromEntries(systems.map((s) => [s, []]));
     for (let r = 0; r < runs; r++) {
       for (const system of systems) samples[system].push(await runOnce(db.url, scenario, system, options));

@@ -10,12 +10,12 @@ export function create({ url, schema, threads = 2, concurrency = 1024 }) {
   let supervisor;
   const start = async () => {
     supervisor = await startSupervisor({
-      connectionString: url, schema, tasks, threads, concurrency, logLevel: 'warn', metricsPort: 0, pollInterval: 1000,
+      connectionString: url, schema, tasks, threads, concurrency, logLevel: 'warn', metricsPort: 0,
     });
   };
   return {
     name: 'pg-supervisor',
-    settings: `threads ${threads}, concurrency ${concurrency}, batches of up to 64 jobs per thread message`,
+    settings: `threads ${threads}, concurrency ${concurrency}, defaults otherwise`,
     async setup() {
       queue = new Queue({ connectionString: url, schema });
       await start(); // migrates

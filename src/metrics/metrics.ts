@@ -111,8 +111,14 @@ export class SupervisorMetrics {
     const pool = source.pool();
     if (!pool) return [];
     if (!this.depth || Date.now() - this.depth.at > QUEUE_DEPTH_CACHE_MS) {
-      const { rows } = await pool.query<{ queue: string; job_status: string; count: number }>(statement);
-      this.depth = { at: Date.now(), rows };
+      try {
+        const { rows } = await pool.query<{ queue: string; job_status: string; count: number }>(statement);
+        this.depth = { at: Date.now(), rows };
+      } catch {
+        // The database is away: /metrics still answers, with the last reading
+        // (or none), and /readyz reports the outage.
+        return this.depth?.rows ?? [];
+      }
     }
     return this.depth.rows;
   }

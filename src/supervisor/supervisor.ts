@@ -238,13 +238,19 @@ export class Supervisor {
     };
   }
 
-  /** Sends claimed jobs to the threads in batches spread over the threads. */
+  /**
+   * Sends claimed jobs to the threads in batches spread over the threads.
+   * A batch holds at most half a thread's concurrency, so a thread holds at
+   * least two batches and each frees its slots (and lets the next claim
+   * start) while the other still runs.
+   */
   private dispatch(jobs: ClaimedJob[]): void {
     this.stats.claimed += jobs.length;
     this.inFlight += jobs.length;
     this.metrics.utilization.set(this.inFlight);
     for (const job of jobs) this.metrics.jobClaimed(job, job.lagSeconds);
-    const size = Math.min(MAX_BATCH, Math.ceil(jobs.length / this.config.threads));
+    const { threads, concurrency } = this.config;
+    const size = Math.min(MAX_BATCH, Math.ceil(jobs.length / threads), Math.ceil(concurrency / 2));
     for (let start = 0; start < jobs.length; start += size) {
       const batch = new Batch(jobs.slice(start, start + size));
       this.holdings.add(batch);

@@ -49,6 +49,10 @@ export class WorkerPool {
       // 'async' keeps an idle thread's event loop turning, so timers a
       // handler left behind fire now and not during some later job.
       atomics: 'async',
+      // Jobs run at a lower priority than the main thread and the database:
+      // when jobs fill every core, claims, heartbeats and metrics still get
+      // the CPU at once (measured: shared/notes/piscina-dispatch.md).
+      niceIncrement: 10,
       workerData: workerData satisfies ThreadData,
       ...(threadMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: threadMemoryMb } } : {}),
     });
