@@ -2,10 +2,11 @@
 // dashboard comes alive: hello jobs, flaky jobs (two failures in three) and
 // short CPU-bound jobs. Stops cleanly on SIGTERM.
 //   DATABASE_URL=postgres://... node examples/producer.js
+// SUPERVISOR_SCHEMA selects the schema, as for the supervisor.
 import { Queue } from '../dist/index.js';
 
 const perSecond = Number(process.env.JOBS_PER_SECOND ?? 20);
-const queue = new Queue({ connectionString: process.env.DATABASE_URL });
+const queue = new Queue({ connectionString: process.env.DATABASE_URL, schema: process.env.SUPERVISOR_SCHEMA || undefined });
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => (stopping = true));
 

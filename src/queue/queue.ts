@@ -84,7 +84,7 @@ export class Queue {
   private readonly sql: ReturnType<typeof producerStatements>;
 
   constructor(options: QueueOptions = {}) {
-    this.schema = connectionOptions.schema.parse(options.schema ?? 'supervisor', 'schema');
+    this.schema = connectionOptions.schema.parse(options.schema ?? connectionOptions.schema.default, 'schema');
     if (options.pool) {
       this.pool = options.pool;
       this.ownsPool = false;
