@@ -46,11 +46,6 @@ export class Completer {
     this.flushing ??= this.flushLoop();
   }
 
-  /** Outcomes not yet written. */
-  get backlog(): number {
-    return this.buffer.length;
-  }
-
   /** Resolves once every outcome queued so far has been written. */
   async drain(): Promise<void> {
     while (this.flushing) await this.flushing;

@@ -28,10 +28,6 @@ export class Holdings {
     return this.held.get(jobId);
   }
 
-  get size(): number {
-    return this.held.size;
-  }
-
   /** Ids and attempts of every held job, for the heartbeat. */
   leases(): { ids: string[]; attempts: number[] } {
     const ids: string[] = [];

@@ -140,11 +140,6 @@ export class Supervisor {
     return this.config.threads * this.config.concurrency;
   }
 
-  /** True from the moment a stop begins. */
-  get isStopping(): boolean {
-    return this.stopping !== undefined;
-  }
-
   /** Whether the supervisor is claiming: started, connected, and not shutting down (served on /readyz). */
   readiness(): Readiness {
     if (this.stopping) return { ready: false, reason: 'shutting down' };
