@@ -20,7 +20,7 @@ after(async () => {
   await db.drop();
 });
 
-const job = async (id: string) => (await db.query(`select * from jobs where job_id = $1`, [id]))[0];
+const job = (id: string) => db.job(id);
 const settled = (id: string) => waitFor(`job ${id} settled`, async () => ['success', 'failed'].includes((await job(id)).job_status), 20_000);
 const runsOf = (id: string) => readRuns(out).filter((run) => run.jobId === id);
 

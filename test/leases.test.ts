@@ -19,7 +19,7 @@ after(async () => {
   await db.drop();
 });
 
-const job = async (id: string) => (await db.query(`select * from jobs where job_id = $1`, [id]))[0];
+const job = (id: string) => db.job(id);
 
 describe('leases and recovery', () => {
   it('after kill -9 of one of two supervisors, its jobs run elsewhere within lease + recovery interval', async () => {

@@ -21,7 +21,7 @@ after(async () => {
   await db.drop();
 });
 
-const job = async (id: string) => (await db.query(`select * from jobs where job_id = $1`, [id]))[0];
+const job = (id: string) => db.job(id);
 const runsOf = (id: string) => readRuns(out).filter((run) => run.jobId === id);
 const tasks = join(fixtures, 'tasks.js');
 

@@ -41,7 +41,7 @@ async function stop(supervisor: Supervisor): Promise<void> {
   running.splice(running.indexOf(supervisor), 1);
 }
 
-const job = async (id: string) => (await db.query(`select * from jobs where job_id = $1`, [id]))[0];
+const job = (id: string) => db.job(id);
 const statusOf = async (id: string) => (await job(id)).job_status as string;
 
 describe('a supervisor', () => {

@@ -5,10 +5,7 @@ import { isMigrated } from '../db/migrate.js';
 import { createLogger, type Logger } from '../log.js';
 import { Queue } from '../queue/queue.js';
 
-export interface CommandContext {
-  config: ConnectionConfig;
-  log: Logger;
-  db: Database;
+export interface CommandContext extends DatabaseContext {
   queue: Queue;
 }
 
@@ -17,23 +14,33 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/**
- * Opens the database named by the connection options (or the embedded one),
- * checks the schema is migrated, runs `fn` and closes everything.
- */
-export async function withQueue<T>(argv: Record<string, unknown>, fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
+/** The connection options, a logger on stderr and the open database a command works with. */
+export interface DatabaseContext {
+  config: ConnectionConfig;
+  log: Logger;
+  db: Database;
+}
+
+/** Opens the database named by the connection options (or the embedded one), runs `fn` and closes it. */
+export async function withDatabase<T>(argv: Record<string, unknown>, fn: (ctx: DatabaseContext) => Promise<T>): Promise<T> {
   const config = resolveOptions(connectionOptions, argv);
   const log = createLogger({ ...config, fd: 2 });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, maxConnections: 2 }, log);
-  const queue = new Queue({ pool: db.pool, schema: config.schema });
   try {
+    return await fn({ config, log, db });
+  } finally {
+    await db.close();
+  }
+}
+
+/** Like {@link withDatabase}, for a schema that must already be migrated, with a Queue on it. */
+export function withQueue<T>(argv: Record<string, unknown>, fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
+  return withDatabase(argv, async ({ config, log, db }) => {
     if (!(await isMigrated(db.pool, config.schema))) {
       throw new UsageError(
         `schema '${config.schema}' at ${db.where} has no pg-supervisor tables yet: run 'supervisor migrate' (the supervisor also migrates when it starts)`,
       );
     }
-    return await fn({ config, log, db, queue });
-  } finally {
-    await db.close();
-  }
+    return fn({ config, log, db, queue: new Queue({ pool: db.pool, schema: config.schema }) });
+  });
 }

@@ -10,6 +10,8 @@ export interface TestDb {
   pool: pg.Pool;
   /** Runs a query in the test schema (unqualified table names). */
   query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<R[]>;
+  /** The row of job `id`. */
+  job(id: string): Promise<any>;
   drop(): Promise<void>;
 }
 
@@ -32,6 +34,9 @@ export async function testDb(name: string, options: { migrated?: boolean } = {})
     pool,
     async query(text, values) {
       return (await pool.query(text, values)).rows;
+    },
+    async job(id) {
+      return (await pool.query('select * from jobs where job_id = $1', [id])).rows[0];
     },
     async drop() {
       await pool.query(`drop schema if exists "${schema}" cascade`);
