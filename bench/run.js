@@ -45,8 +45,8 @@ function plan() {
     ];
   }
   return [
-    ['drain 20,000 no-op jobs', 'drain', { n: 20_000 }, everyone, ['jobsPerSecond', 'nodeCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPer1kJobs', 'walBytesPerJob']],
-    ['drain 100,000 no-op jobs', 'drain', { n: 100_000 }, fast, ['jobsPerSecond', 'nodeCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPer1kJobs', 'walBytesPerJob']],
+    ['drain 20,000 no-op jobs', 'drain', { n: 20_000 }, everyone, ['jobsPerSecond', 'nodeCpuUsPerJob', 'mainThreadCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPer1kJobs', 'walBytesPerJob']],
+    ['drain 100,000 no-op jobs', 'drain', { n: 100_000 }, fast, ['jobsPerSecond', 'nodeCpuUsPerJob', 'mainThreadCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPer1kJobs', 'walBytesPerJob']],
     ['enqueue → start latency (200 jobs, 20 ms apart)', 'latency', { samples: 200, gapMs: 20 }, [OURS, 'graphile-worker:batching', 'pg-boss', 'bullmq'], ['p50Ms', 'p99Ms']],
     ['bulk insert 100,000 jobs', 'insert', { n: 100_000 }, [OURS, 'graphile-worker:batching', 'pg-boss', 'bullmq'], ['jobsPerSecond']],
     // --concurrency 1: each job waits for the claim round trip after the previous one.

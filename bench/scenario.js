@@ -35,6 +35,12 @@ async function serverCounters(p) {
   return { xacts: row.xacts, wal: row.wal, cpu: postgresCpuSeconds(row.dir) };
 }
 
+/** CPU seconds of this process's main thread (the rest of its CPU is worker, GC and libuv threads). */
+function mainThreadCpuSeconds() {
+  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** CPU seconds of the PostgreSQL server and its exited and live children, when its files can be read. */
 function postgresCpuSeconds(dataDir) {
   try {
@@ -68,7 +74,9 @@ const scenarios = {
     const t0 = performance.now();
     const doneAtStart = s.done();
     const cpu0 = process.cpuUsage();
+    const main0 = mainThreadCpuSeconds();
     await until('drain', () => s.done() >= options.n);
+    const mainSeconds = mainThreadCpuSeconds() - main0;
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const measured = options.n - doneAtStart;
@@ -79,6 +87,7 @@ const scenarios = {
     return {
       jobsPerSecond: measured / seconds,
       nodeCpuUsPerJob: (cpu.user + cpu.system) / measured,
+      mainThreadCpuUsPerJob: (mainSeconds * 1e6) / measured,
       pgCpuUsPerJob: before.cpu === undefined ? undefined : ((after.cpu - before.cpu) * 1e6) / options.n,
       xactsPer1kJobs: ((after.xacts - before.xacts - 2) * 1000) / options.n,
       walBytesPerJob: (after.wal - before.wal) / options.n,

@@ -78,6 +78,16 @@ describe('a job that misbehaves fails alone', () => {
     });
   });
 
+  it('process.exit() after an await is still named when its job runs alone in its thread', async () => {
+    await withSupervisor({ threads: 1, concurrency: 1, queues: 'exit-later' }, async () => {
+      const exiter = await queue.add('exitLater', { code: 4 }, { queue: 'exit-later', maxAttempts: 1 });
+      await settled(exiter.id);
+      const row = await job(exiter.id);
+      assert.equal(row.job_status, 'failed');
+      assert.equal(row.last_error, 'the handler called process.exit(4), which ended its worker thread');
+    });
+  });
+
   it('a job that exceeds --thread-memory-mb fails; the pool replaces the thread', async () => {
     await withSupervisor({ threads: 1, threadMemoryMb: 48, queues: 'oom' }, async () => {
       const hog = await queue.add('hog', {}, { queue: 'oom', maxAttempts: 1 });

@@ -5,14 +5,22 @@ export class Limiter {
 
   constructor(private readonly limit: number) {}
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.running++;
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running < this.limit) {
+      this.running++;
+      return this.holding(fn);
+    }
+    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.holding(fn));
+  }
+
+  /** Runs `fn` in a slot already taken; then hands the slot to the next waiter, or frees it. */
+  private async holding<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } finally {
-      this.running--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
     }
   }
 }

@@ -5,32 +5,45 @@
  * Progress goes to shared memory as it happens (see progress.ts), so the
  * main thread can time jobs out and account for them if this thread dies.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { threadId, workerData } from 'node:worker_threads';
 import { createLogger, type Logger } from '../log.js';
 import { describeError } from './errors.js';
+import { JobContext } from './job-context.js';
 import { Limiter } from './limiter.js';
 import { AbortReason, BatchProgress } from './progress.js';
 import type { BatchTask, JobEnvelope, Outcome, ThreadData } from './protocol.js';
-import { loadTasks, type TaskContext, type TaskTable } from './tasks.js';
+import { loadTasks, type TaskHandler, type TaskTable } from './tasks.js';
 
 const data = workerData as ThreadData;
 const limiter = new Limiter(data.concurrency);
 let tasks: Promise<TaskTable> | undefined;
 let threadLog: Logger | undefined;
 
-/** Running jobs whose abort flag the main thread may raise. */
-const running = new Set<{ progress: BatchProgress; index: number; controller: AbortController }>();
+/** A job this thread is running, and where its progress goes. */
+interface RunningJob {
+  ctx: JobContext;
+  progress: BatchProgress;
+  index: number;
+}
+
+/** Running jobs, whose abort flags the main thread may raise. */
+const running = new Set<RunningJob>();
 /** How often a thread looks at the abort flags while it runs jobs. */
 const ABORT_CHECK_MS = 50;
 let abortChecker: NodeJS.Timeout | undefined;
 
-/** The job whose code is running, so that process.exit() can name it. */
-const currentJob = new AsyncLocalStorage<{ progress: BatchProgress; index: number }>();
+/**
+ * The job whose handler is being called right now (its synchronous part).
+ * With `running`, it lets process.exit() name its job: the job on the
+ * stack, or else the only job running. AsyncLocalStorage would also follow
+ * a handler past its awaits, but it turns on promise hooks for every promise
+ * in the thread, which cost more than a no-op job itself.
+ */
+let onStack: RunningJob | undefined;
 const exitThread = process.exit.bind(process);
 process.exit = ((code?: number) => {
-  const job = currentJob.getStore();
-  job?.progress.markCulprit(job.index);
+  const culprit = onStack ?? (running.size === 1 ? running.values().next().value : undefined);
+  culprit?.progress.markCulprit(culprit.index);
   return exitThread(code);
 }) as typeof process.exit;
 
@@ -59,17 +72,15 @@ export async function describeTasks(): Promise<string[]> {
 
 async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgress, index: number): Promise<Outcome> {
   if (!progress.tryStart(index, Date.now())) return null; // taken back by the main thread: not run
-  const controller = new AbortController();
-  const entry = { progress, index, controller };
+  const entry: RunningJob = { ctx: new JobContext(job, log), progress, index };
   running.add(entry);
   watchAbortFlags();
-  const timer = job.timeoutMs > 0 ? setTimeout(() => controller.abort(timeoutError(job)), job.timeoutMs) : undefined;
-  let outcome: Outcome;
+  const timer = job.timeoutMs > 0 ? setTimeout(() => entry.ctx.abort(timeoutError(job)), job.timeoutMs) : undefined;
+  let outcome: Outcome = null;
   try {
     const handler = table.get(job.task);
     if (!handler) throw new Error(`unknown task '${job.task}': the task module ${data.tasksPath} has no handler by that name`);
-    await currentJob.run(entry, () => handler(JSON.parse(job.payload), context(job, controller.signal)));
-    outcome = null;
+    await call(handler, job, entry);
   } catch (error) {
     outcome = { error: describeError(error) };
   } finally {
@@ -77,11 +88,22 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
     running.delete(entry);
   }
   // A job that overran its timeout fails even if it then returned normally.
-  if (controller.signal.aborted && controller.signal.reason instanceof JobTimeoutError) {
-    outcome = { error: describeError(controller.signal.reason) + (outcome ? `\nthe handler then threw: ${outcome.error}` : '') };
+  const reason = entry.ctx.abortReason;
+  if (reason instanceof JobTimeoutError) {
+    outcome = { error: describeError(reason) + (outcome ? `\nthe handler then threw: ${outcome.error}` : '') };
   }
   progress.finish(index, outcome === null, Date.now());
   return outcome;
+}
+
+/** Calls the handler with the job marked as on the stack (see `onStack`). */
+function call(handler: TaskHandler, job: JobEnvelope, entry: RunningJob): unknown {
+  onStack = entry;
+  try {
+    return handler(JSON.parse(job.payload), entry.ctx);
+  } finally {
+    onStack = undefined;
+  }
 }
 
 class JobTimeoutError extends Error {
@@ -101,32 +123,13 @@ const ABORT_MESSAGES: Record<number, string> = {
 /** While jobs run, turns abort flags raised by the main thread into aborted signals. */
 function watchAbortFlags(): void {
   abortChecker ??= setInterval(() => {
-    for (const { progress, index, controller } of running) {
+    for (const { ctx, progress, index } of running) {
       const reason = progress.abortRequested(index);
-      if (reason !== AbortReason.None && !controller.signal.aborted) {
-        controller.abort(new Error(ABORT_MESSAGES[reason]));
-      }
+      if (reason !== AbortReason.None) ctx.abort(new Error(ABORT_MESSAGES[reason]));
     }
     if (running.size === 0) {
       clearInterval(abortChecker);
       abortChecker = undefined;
     }
   }, ABORT_CHECK_MS);
-}
-
-function context(job: JobEnvelope, signal: AbortSignal): TaskContext {
-  let logger: Logger | undefined;
-  return {
-    jobId: job.id,
-    task: job.task,
-    queue: job.queue,
-    attempt: job.attempt,
-    maxAttempts: job.maxAttempts,
-    signal,
-    // Built on first use: most handlers never log, and a child logger per job costs.
-    get logger() {
-      logger ??= log().child({ jobId: job.id, task: job.task, attempt: job.attempt });
-      return logger;
-    },
-  };
 }

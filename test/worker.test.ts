@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../src/log.js';
+import { JobContext } from '../src/worker/job-context.js';
+import { Limiter } from '../src/worker/limiter.js';
+
+describe('Limiter', () => {
+  it('runs at most its limit at once, the rest in arrival order', async () => {
+    const limiter = new Limiter(3);
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        limiter.run(async () => {
+          started.push(i);
+          most = Math.max(most, ++running);
+          await sleep(i % 4);
+          running--;
+        }),
+      ),
+    );
+    assert.equal(most, 3);
+    assert.deepEqual(started.slice(0, 3), [0, 1, 2]);
+    assert.deepEqual([...started].sort((a, b) => a - b), [...Array(12).keys()]);
+  });
+
+  it('frees the slot of a function that throws', async () => {
+    const limiter = new Limiter(1);
+    await assert.rejects(limiter.run(async () => { throw new Error('boom'); }), /boom/);
+    assert.equal(await limiter.run(async () => 'next'), 'next');
+  });
+});
+
+describe('JobContext', () => {
+  const job = { id: '7', task: 't', queue: 'q', payload: '{}', attempt: 2, maxAttempts: 3, timeoutMs: 0 };
+
+  it('gives a signal aborted with the first reason, whether asked for before or after the abort', () => {
+    const early = new JobContext(job, silentLogger);
+    const signal = early.signal;
+    early.abort(new Error('first'));
+    early.abort(new Error('second'));
+    assert.equal(signal.aborted, true);
+    assert.equal((signal.reason as Error).message, 'first');
+
+    const late = new JobContext(job, silentLogger);
+    late.abort(new Error('timeout'));
+    assert.equal(late.signal.aborted, true);
+    assert.equal((late.signal.reason as Error).message, 'timeout');
+    assert.equal(late.abortReason?.message, 'timeout');
+  });
+
+  it('carries the job and makes one logger per job', () => {
+    const ctx = new JobContext(job, silentLogger);
+    assert.deepEqual({ ...ctx }, { jobId: '7', task: 't', queue: 'q', attempt: 2, maxAttempts: 3 });
+    assert.equal(ctx.signal.aborted, false);
+    assert.equal(ctx.logger, ctx.logger);
+  });
+});
