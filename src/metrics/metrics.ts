@@ -1,14 +1,15 @@
 /**
  * The supervisor's Prometheus instruments (prefix `supervisor_`). Labels
  * stay low-cardinality: queue, task, outcome, never a job id or payload.
- * Per-label children are cached so that counting a job costs a map lookup,
- * not a label hash, on the hot path.
+ * On the hot path a job costs a comparison with the previous job's labels,
+ * not a label hash (see labelled.ts).
  */
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { metricsStatements } from '../db/sql/metrics.js';
 import { packageVersion } from '../paths.js';
+import { ChildMemo, Tally } from './labelled.js';
 import { UtilizationMeter } from './utilization.js';
 
 /** Job run times: 5 ms up to 6 hours. */
@@ -40,40 +41,40 @@ type Labels = { queue: string; task: string };
 export class SupervisorMetrics {
   readonly registry = new Registry();
   readonly utilization: UtilizationMeter;
-  private readonly claimed: Counter<'queue' | 'task'>;
-  private readonly succeeded: Counter<'queue' | 'task'>;
-  private readonly retried: Counter<'queue' | 'task'>;
-  private readonly failed: Counter<'queue' | 'task'>;
+  private readonly claimed = new Tally();
+  private readonly written = { success: new Tally(), retried: new Tally(), failed: new Tally() };
   private readonly recovered: Counter;
   private readonly stale: Counter;
-  private readonly duration: Histogram<'queue' | 'task' | 'outcome'>;
-  private readonly lag: Histogram<'queue' | 'task'>;
-  private readonly children = new Map<string, unknown>();
+  private readonly duration: ChildMemo<Histogram.Internal<'queue' | 'task' | 'outcome'>>;
+  private readonly lag: ChildMemo<Histogram.Internal<'queue' | 'task'>>;
   private depth: { at: number; rows: { queue: string; job_status: string; count: number }[] } | undefined;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
-    const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ['queue', 'task'] as const, registers });
-    this.claimed = counter('supervisor_jobs_claimed_total', 'Jobs claimed (each attempt counts once)');
-    this.succeeded = counter('supervisor_jobs_succeeded_total', 'Jobs that succeeded');
-    this.retried = counter('supervisor_jobs_retried_total', 'Failed attempts that will be retried');
-    this.failed = counter('supervisor_jobs_failed_total', 'Jobs that failed their last attempt');
+    const counter = (name: string, help: string, tally: Tally) =>
+      new Counter({ name, help, labelNames: ['queue', 'task'] as const, registers, collect() { tally.flushInto(this); } });
+    counter('supervisor_jobs_claimed_total', 'Jobs claimed (each attempt counts once)', this.claimed);
+    counter('supervisor_jobs_succeeded_total', 'Jobs that succeeded', this.written.success);
+    counter('supervisor_jobs_retried_total', 'Failed attempts that will be retried', this.written.retried);
+    counter('supervisor_jobs_failed_total', 'Jobs that failed their last attempt', this.written.failed);
     this.recovered = new Counter({ name: 'supervisor_leases_recovered_total', help: 'Jobs whose expired lease this supervisor recovered', registers });
     this.stale = new Counter({ name: 'supervisor_stale_completions_total', help: 'Job results refused because the job was no longer held (lease lost or cancelled)', registers });
-    this.duration = new Histogram({
+    const duration = new Histogram({
       name: 'supervisor_job_duration_seconds',
       help: 'Run time of a job attempt in its thread, by outcome (success, failure, aborted)',
       labelNames: ['queue', 'task', 'outcome'] as const,
       buckets: DURATION_BUCKETS,
       registers,
     });
-    this.lag = new Histogram({
+    const lag = new Histogram({
       name: 'supervisor_job_lag_seconds',
       help: 'Time from a job being due (run_at) to its claim',
       labelNames: ['queue', 'task'] as const,
       buckets: LAG_BUCKETS,
       registers,
     });
+    this.duration = new ChildMemo((queue, task, outcome) => duration.labels(queue, task, outcome));
+    this.lag = new ChildMemo((queue, task) => lag.labels(queue, task));
     this.utilization = new UtilizationMeter(options.capacity);
     this.gauges(options);
     collectDefaultMetrics({ register: this.registry });
@@ -124,17 +125,16 @@ export class SupervisorMetrics {
   }
 
   jobClaimed({ queue, task }: Labels, lagSeconds: number): void {
-    this.cached(`claimed\0${queue}\0${task}`, () => this.claimed.labels(queue, task)).inc();
-    this.cached(`lag\0${queue}\0${task}`, () => this.lag.labels(queue, task)).observe(Math.max(0, lagSeconds));
+    this.claimed.add(queue, task);
+    this.lag.get(queue, task).observe(Math.max(0, lagSeconds));
   }
 
   jobRan({ queue, task }: Labels, outcome: JobOutcomeLabel, seconds: number): void {
-    this.cached(`ran\0${queue}\0${task}\0${outcome}`, () => this.duration.labels(queue, task, outcome)).observe(seconds);
+    this.duration.get(queue, task, outcome).observe(seconds);
   }
 
   jobWritten({ queue, task }: Labels, written: 'success' | 'retried' | 'failed'): void {
-    const counter = written === 'success' ? this.succeeded : written === 'retried' ? this.retried : this.failed;
-    this.cached(`${written}\0${queue}\0${task}`, () => counter.labels(queue, task)).inc();
+    this.written[written].add(queue, task);
   }
 
   staleCompletion(): void {
@@ -143,15 +143,5 @@ export class SupervisorMetrics {
 
   leasesRecovered(count: number): void {
     this.recovered.inc(count);
-  }
-
-  /** The labelled child for `key`, made once. */
-  private cached<T>(key: string, make: () => T): T {
-    let child = this.children.get(key) as T | undefined;
-    if (child === undefined) {
-      child = make();
-      this.children.set(key, child);
-    }
-    return child;
   }
 }
