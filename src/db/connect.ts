@@ -21,6 +21,16 @@ export interface Database {
    * primary-key scan is linear whatever the statistics say.
    */
   batchPool: pg.Pool;
+  /**
+   * One connection for claims, committed without waiting for the WAL flush
+   * (`synchronous_commit=off`). A claim then answers in a round trip, and
+   * losing one costs nothing: a database crash can forget claims of its
+   * last fraction of a second, and those jobs are pending again and run
+   * again, as after a supervisor crash (completions of them are refused by
+   * the fence). Everything else, completions included, commits durably;
+   * a durable commit also flushes every claim before it.
+   */
+  claimPool: pg.Pool;
   /** The URL in use (for a second connection, such as the LISTEN client). */
   url: string;
   /** `host:port/database`, for logs and error messages. */
@@ -73,14 +83,17 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
   // rather than let it hold a core of the database.
   const batchPool = new pg.Pool({ connectionString: url, max: 2, options: '-c enable_nestloop=off -c statement_timeout=60s' });
   batchPool.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
+  const claimPool = new pg.Pool({ connectionString: url, max: 1, options: '-c synchronous_commit=off' });
+  claimPool.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
   return {
     pool,
     batchPool,
+    claimPool,
     url,
     where,
     ...(embedded ? { embedded } : {}),
     async close() {
-      await Promise.all([pool.end(), batchPool.end()]);
+      await Promise.all([pool.end(), batchPool.end(), claimPool.end()]);
       await embedded?.close();
     },
   };

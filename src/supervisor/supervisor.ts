@@ -196,7 +196,7 @@ export class Supervisor {
   private assemble(db: Database, pool: WorkerPool, tasks: string[]): Running {
     const { config, log, sql, id: supervisorId, holdings } = this;
     const claimer: Claimer = new Claimer({
-      pool: db.pool,
+      pool: db.claimPool,
       statement: sql.claimJobs,
       supervisorId,
       tasks,

@@ -53,6 +53,8 @@ export class WorkerPool {
       // when jobs fill every core, claims, heartbeats and metrics still get
       // the CPU at once (measured: shared/notes/piscina-dispatch.md).
       niceIncrement: 10,
+      // We keep our own run times (supervisor_job_duration_seconds).
+      recordTiming: false,
       workerData: workerData satisfies ThreadData,
       ...(threadMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: threadMemoryMb } } : {}),
     });
