@@ -35,10 +35,14 @@ async function serverCounters(p) {
   return { xacts: row.xacts, wal: row.wal, cpu: postgresCpuSeconds(row.dir) };
 }
 
-/** CPU seconds of this process's main thread (the rest of its CPU is worker, GC and libuv threads). */
+/** CPU seconds of this process's main thread (the rest of its CPU is worker, GC and libuv threads); NaN without /proc. */
 function mainThreadCpuSeconds() {
-  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  try {
+    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 /** CPU seconds of the PostgreSQL server and its exited and live children, when its files can be read. */
@@ -87,7 +91,7 @@ const scenarios = {
     return {
       jobsPerSecond: measured / seconds,
       nodeCpuUsPerJob: (cpu.user + cpu.system) / measured,
-      mainThreadCpuUsPerJob: (mainSeconds * 1e6) / measured,
+      mainThreadCpuUsPerJob: Number.isNaN(mainSeconds) ? undefined : (mainSeconds * 1e6) / measured,
       pgCpuUsPerJob: before.cpu === undefined ? undefined : ((after.cpu - before.cpu) * 1e6) / options.n,
       xactsPer1kJobs: ((after.xacts - before.xacts - 2) * 1000) / options.n,
       walBytesPerJob: (after.wal - before.wal) / options.n,

@@ -62,10 +62,14 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     url = embedded.url;
   }
   const where = describeUrl(url);
-  const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 4 });
-  // An idle pooled connection that breaks must not crash the process; the
-  // next query gets a fresh one.
-  pool.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
+  const newPool = (config: pg.PoolConfig): pg.Pool => {
+    const created = new pg.Pool({ connectionString: url, ...config });
+    // An idle pooled connection that breaks must not crash the process; the
+    // next query gets a fresh one.
+    created.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
+    return created;
+  };
+  const pool = newPool({ max: options.maxConnections ?? 4 });
   try {
     const { rows } = await pool.query<{ version: string }>({ name: 'server-version', text: 'show server_version' });
     log.info(
@@ -81,10 +85,8 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
   }
   // A batch write that runs a minute has gone wrong; fail it (it is retried)
   // rather than let it hold a core of the database.
-  const batchPool = new pg.Pool({ connectionString: url, max: 2, options: '-c enable_nestloop=off -c statement_timeout=60s' });
-  batchPool.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
-  const claimPool = new pg.Pool({ connectionString: url, max: 1, options: '-c synchronous_commit=off' });
-  claimPool.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
+  const batchPool = newPool({ max: 2, options: '-c enable_nestloop=off -c statement_timeout=60s' });
+  const claimPool = newPool({ max: 1, options: '-c synchronous_commit=off' });
   return {
     pool,
     batchPool,

@@ -9,7 +9,6 @@ import type { Counter } from 'prom-client';
 /** Children of a labelled metric by label values, made once each. */
 export class ChildMemo<T> {
   private readonly children = new Map<string, T>();
-  private lastKey = '';
   private lastA: string | undefined;
   private lastB: string | undefined;
   private lastC: string | undefined;
@@ -19,11 +18,11 @@ export class ChildMemo<T> {
 
   get(a: string, b: string, c = ''): T {
     if (a === this.lastA && b === this.lastB && c === this.lastC) return this.lastChild!;
-    this.lastKey = `${a}\0${b}\0${c}`;
-    let child = this.children.get(this.lastKey);
+    const key = `${a}\0${b}\0${c}`;
+    let child = this.children.get(key);
     if (child === undefined) {
       child = this.make(a, b, c);
-      this.children.set(this.lastKey, child);
+      this.children.set(key, child);
     }
     this.lastA = a;
     this.lastB = b;
@@ -51,8 +50,8 @@ export class Tally {
     return count;
   });
 
-  add(queue: string, task: string, n = 1): void {
-    this.counts.get(queue, task).n += n;
+  add(queue: string, task: string): void {
+    this.counts.get(queue, task).n++;
   }
 
   /** Adds what was counted since the last flush to `counter` (call it from the counter's collect()). */

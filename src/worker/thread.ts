@@ -125,7 +125,7 @@ function watchAbortFlags(): void {
   abortChecker ??= setInterval(() => {
     for (const { ctx, progress, index } of running) {
       const reason = progress.abortRequested(index);
-      if (reason !== AbortReason.None) ctx.abort(new Error(ABORT_MESSAGES[reason]));
+      if (reason !== AbortReason.None && !ctx.abortReason) ctx.abort(new Error(ABORT_MESSAGES[reason]));
     }
     if (running.size === 0) {
       clearInterval(abortChecker);
