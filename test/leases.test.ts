@@ -34,9 +34,17 @@ describe('leases and recovery', () => {
       await queue.addMany(Array.from({ length: 5000 }, () => ({ task: 'sleep', payload: { ms: 2 }, queue: 'kill' })));
       await waitFor('the victim is busy', () => readRuns(out).filter((run) => run.pid === victim.pid).length > 300);
 
+      const claimConnections = await db.query(
+        `select 1 from pg_stat_activity where application_name = $1 and query like '%set job_status = ''running''%'`, [victimId]);
+      assert.equal(claimConnections.length, 1, 'the victim names its claim connection');
       victim.kill('SIGKILL');
       await victim.exited;
       const killedAt = Date.now();
+      // A claim the victim sent just before it died still commits on the
+      // server; its backends end once they find the client gone. Only then
+      // is the set of jobs it holds final.
+      await waitFor('the victim\'s connections closed', async () =>
+        (await db.query(`select 1 from pg_stat_activity where application_name = $1`, [victimId])).length === 0);
       const inFlight = new Set(
         (await db.query<{ job_id: string }>(`select job_id from jobs where locked_by = $1 and job_status = 'running'`, [victimId])).map((r) => r.job_id),
       );

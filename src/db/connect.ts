@@ -45,6 +45,8 @@ export interface OpenOptions {
   maxConnections?: number;
   /** Folder of the embedded server, used when there is no URL. */
   embeddedDir?: string;
+  /** `application_name` of every connection, as pg_stat_activity shows it (a supervisor's id). */
+  applicationName?: string;
 }
 
 /** A failure to reach or log in to PostgreSQL, worded for the user. */
@@ -63,7 +65,7 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
   }
   const where = describeUrl(url);
   const newPool = (config: pg.PoolConfig): pg.Pool => {
-    const created = new pg.Pool({ connectionString: url, ...config });
+    const created = new pg.Pool({ connectionString: url, application_name: options.applicationName, ...config });
     // An idle pooled connection that breaks must not crash the process; the
     // next query gets a fresh one.
     created.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));

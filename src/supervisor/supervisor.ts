@@ -163,7 +163,7 @@ export class Supervisor {
       await this.server.start();
     }
     try {
-      this.db = await openDatabase({ databaseUrl: config.databaseUrl, maxConnections: 4 }, log);
+      this.db = await openDatabase({ databaseUrl: config.databaseUrl, maxConnections: 4, applicationName: this.id }, log);
       await this.prepareSchema(this.db);
       this.pool = new WorkerPool({ ...config, tasksPath }, log);
       const tasks = await this.pool.describeTasks();
@@ -219,7 +219,7 @@ export class Supervisor {
         log,
         onWritten: (job, written) => this.written(job, written),
       }),
-      wakeup: new Wakeup({ url: db.url, listen: sql.listen, pollIntervalMs: config.pollInterval, log, wake: () => claimer.wake() }),
+      wakeup: new Wakeup({ url: db.url, applicationName: supervisorId, listen: sql.listen, pollIntervalMs: config.pollInterval, log, wake: () => claimer.wake() }),
       heartbeat: new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health: this.health, log }),
       recovery: new Recovery({
         pool: db.pool,

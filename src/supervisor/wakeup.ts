@@ -10,6 +10,8 @@ import { reconnectDelayMs } from './backoff.js';
 
 export interface WakeupOptions {
   url: string;
+  /** `application_name` of the listening connection. */
+  applicationName: string;
   /** The LISTEN statement of the schema's channel. */
   listen: Statement;
   pollIntervalMs: number;
@@ -42,7 +44,7 @@ export class Wakeup {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url });
+    const client = new pg.Client({ connectionString: this.options.url, application_name: this.options.applicationName });
     client.on('notification', () => this.options.wake());
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection closed')));
