@@ -18,7 +18,8 @@ after(async () => {
 describe('Queue', () => {
   it('adds a job with every option', async () => {
     const runAt = new Date(Date.now() + 60_000);
-    const added = await queue.add('send', { to: 'a@example.com' }, { queue: 'mail', runAt, priority: 3, maxAttempts: 9 });
+    const options = { queue: 'mail', runAt, priority: 3, maxAttempts: 9, jobKey: 'welcome:a', timeout: 1500 };
+    const added = await queue.add('send', { to: 'a@example.com' }, options);
     assert.equal(added.created, true);
     const [job] = await db.query(`select * from jobs where job_id = $1`, [added.id]);
     assert.deepEqual(job.job_data, { to: 'a@example.com' });
@@ -26,6 +27,8 @@ describe('Queue', () => {
     assert.equal(job.run_at.getTime(), runAt.getTime());
     assert.equal(job.priority, 3);
     assert.equal(job.max_attempts, 9);
+    assert.equal(job.job_key, 'welcome:a');
+    assert.equal(job.timeout_ms, 1500);
     assert.equal(job.attempts, 0);
     assert.equal(job.job_status, 'pending');
   });

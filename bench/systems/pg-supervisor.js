@@ -21,6 +21,9 @@ export function create({ url, schema, threads = 2, concurrency = 1024 }) {
       await start(); // migrates
       await supervisor.stop();
       supervisor = undefined;
+      // Open the queue's connection now, as every peer's setup does, so that
+      // no measurement counts connecting.
+      await queue.listJobs({ limit: 1 });
     },
     async insert(n, task = 'noop', payload = () => ({})) {
       const specs = Array.from({ length: n }, (_, i) => ({ task, payload: payload(i) }));

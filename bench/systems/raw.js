@@ -1,15 +1,30 @@
 // The floor: a bare table, rows claimed with FOR UPDATE SKIP LOCKED and
 // deleted in batches of 100, from Node with pg (no retries, no history).
+// For latency, the least any LISTEN/NOTIFY queue can do: the enqueue inserts
+// and notifies in one statement, and the listening connection itself claims
+// (deletes) the row and runs the handler on the main thread.
 import pg from 'pg';
+import { now } from './common.js';
 
 export function create({ url, schema }) {
   let p;
   let completed = 0;
   let stop = false;
   let loops = [];
+  let listener;
+  let onStart;
+  const channel = `${schema}_jobs`;
+  /** Claims every due row on the listening connection and "runs" each at once. */
+  const claimNow = async () => {
+    const { rows } = await listener.query({
+      name: 'raw-claim-latency',
+      text: `delete from "${schema}".jobs where id in (select id from "${schema}".jobs order by id limit 100 for update skip locked) returning payload::text`,
+    });
+    for (const row of rows) onStart(JSON.parse(row.payload).i, now());
+  };
   return {
     name: 'raw PostgreSQL',
-    settings: 'claim + delete 100 rows per statement, 4 loops',
+    settings: 'drain: claim + delete 100 rows per statement, 4 loops; latency: LISTEN, claim on that connection, handler on the main thread',
     async setup() {
       p = new pg.Pool({ connectionString: url, max: 6 });
       await p.query(`create schema if not exists "${schema}"`);
@@ -19,6 +34,13 @@ export function create({ url, schema }) {
       await p.query(`insert into "${schema}".jobs (task) select 'noop' from generate_series(1, $1)`, [n]);
     },
     async start() {
+      if (onStart) {
+        listener = new pg.Client({ connectionString: url });
+        await listener.connect();
+        listener.on('notification', () => void claimNow());
+        await listener.query(`listen "${channel}"`);
+        return;
+      }
       const loop = async () => {
         while (!stop) {
           const { rowCount } = await p.query({
@@ -32,9 +54,19 @@ export function create({ url, schema }) {
       loops = Array.from({ length: 4 }, loop);
     },
     done: () => completed,
+    async enqueueOne(i) {
+      await p.query({
+        name: 'raw-enqueue',
+        text: `with added as (insert into "${schema}".jobs (task, payload) values ('latency', $1) returning id)
+               select pg_notify('${channel}', '') from added`,
+        values: [JSON.stringify({ i, at: now() })],
+      });
+    },
+    setLatencyHandler(fn) { onStart = fn; },
     async teardown() {
       stop = true;
       await Promise.all(loops);
+      await listener?.end();
       await p?.end();
     },
   };

@@ -100,8 +100,12 @@ export class Queue {
 
   /** Adds one job. With a `jobKey` that already exists, returns the existing job's id. */
   async add(task: string, payload: unknown = {}, options: JobOptions = {}): Promise<AddedJob> {
-    const [added] = await this.addMany([{ ...options, task, payload }]);
-    return added!;
+    const row = toRow({ ...options, task, payload }, 0);
+    const { rows } = await this.pool.query<{ job_id: string }>(this.sql.insertJob, row);
+    if (rows[0]) return { id: rows[0].job_id, created: true };
+    // The key exists: return that job, or add again if it was deleted in between.
+    const { rows: existing } = await this.pool.query<{ job_id: string }>(this.sql.jobIdsByKey, [[options.jobKey]]);
+    return existing[0] ? { id: existing[0].job_id, created: false } : this.add(task, payload, options);
   }
 
   /**
@@ -170,22 +174,24 @@ export class Queue {
   }
 }
 
+/** Validates the spec of job number `index` and returns the values of its row, in the insert's column order. */
+function toRow(spec: JobSpec, index: number): unknown[] {
+  return [
+    checkTask(spec.task, index),
+    spec.queue ?? JOB_DEFAULTS.queue,
+    payloadText(spec.payload, index),
+    checkInteger(spec.priority ?? JOB_DEFAULTS.priority, 'priority', index),
+    checkDate(spec.runAt, index),
+    checkInteger(spec.maxAttempts ?? JOB_DEFAULTS.maxAttempts, 'maxAttempts', index, 1),
+    spec.jobKey ?? null,
+    spec.timeout === undefined ? null : checkInteger(spec.timeout, 'timeout', index, 1),
+  ];
+}
+
 /** Validates specs and turns them into one array per column of the insert. */
 function toColumns(specs: readonly JobSpec[]): unknown[][] {
   const columns: unknown[][] = [[], [], [], [], [], [], [], []];
-  specs.forEach((spec, index) => {
-    const row = [
-      checkTask(spec.task, index),
-      spec.queue ?? JOB_DEFAULTS.queue,
-      payloadText(spec.payload, index),
-      checkInteger(spec.priority ?? JOB_DEFAULTS.priority, 'priority', index),
-      checkDate(spec.runAt, index),
-      checkInteger(spec.maxAttempts ?? JOB_DEFAULTS.maxAttempts, 'maxAttempts', index, 1),
-      spec.jobKey ?? null,
-      spec.timeout === undefined ? null : checkInteger(spec.timeout, 'timeout', index, 1),
-    ];
-    row.forEach((value, column) => columns[column]!.push(value));
-  });
+  specs.forEach((spec, index) => toRow(spec, index).forEach((value, column) => columns[column]!.push(value)));
   return columns;
 }
 
