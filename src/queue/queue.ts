@@ -103,9 +103,9 @@ export class Queue {
     const row = toRow({ ...options, task, payload }, 0);
     const { rows } = await this.pool.query<{ job_id: string }>(this.sql.insertJob, row);
     if (rows[0]) return { id: rows[0].job_id, created: true };
-    // The key exists: return that job, or add again if it was deleted in between.
-    const { rows: existing } = await this.pool.query<{ job_id: string }>(this.sql.jobIdsByKey, [[options.jobKey]]);
-    return existing[0] ? { id: existing[0].job_id, created: false } : this.add(task, payload, options);
+    // Its jobKey exists: addMany knows how to find that job.
+    const [added] = await this.addMany([{ ...options, task, payload }]);
+    return added!;
   }
 
   /**
