@@ -91,13 +91,23 @@ function schemaName(raw: unknown, where: string): string {
   return text;
 }
 
+/**
+ * Parses a PostgreSQL URL. pg and libpq also accept a user name followed by
+ * an empty host (`postgres://app@/db?host=/var/run/postgresql`, the usual
+ * way to name a Unix socket), which WHATWG URL rejects; that host is read as
+ * `localhost`, which is also what pg uses when no `host` parameter is given.
+ */
+export function parseDatabaseUrl(text: string): URL {
+  return new URL(text.replace(/^(postgres(?:ql)?:\/\/[^/?#@]*@)(?=[/?#]|$)/i, '$1localhost'));
+}
+
 /** Validates a PostgreSQL URL, so a typo fails here and not deep inside `pg`. */
 export function databaseUrl(raw: unknown, where: string): string | undefined {
   if (raw === undefined || raw === null || String(raw).trim() === '') return undefined;
   const text = String(raw).trim();
   let url: URL;
   try {
-    url = new URL(text);
+    url = parseDatabaseUrl(text);
   } catch {
     throw new ConfigError(
       `${where} is not a valid URL (expected postgres://user:password@host:5432/database)`,
@@ -144,7 +154,7 @@ export const connectionOptions = {
     flag: 'database-url',
     env: 'DATABASE_URL',
     describe:
-      'PostgreSQL URL. When unset, an embedded PostgreSQL is started (or reused) with its data in ./.supervisor/',
+      'PostgreSQL URL (a Unix socket: postgres://user@/database?host=/var/run/postgresql). When unset, an embedded PostgreSQL is started (or reused) with its data in ./.supervisor/',
     default: undefined,
     defaultText: 'embedded PostgreSQL',
     parse: databaseUrl,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, connectionOptions, parseDuration, resolveOptions, runOptions } from '../src/config.js';
+import { describeUrl } from '../src/db/connect.js';
 import { retryDelayMs } from '../src/supervisor/backoff.js';
 
 const specs = { ...connectionOptions, ...runOptions };
@@ -37,6 +38,19 @@ describe('options', () => {
     );
     const ok = resolveOptions(connectionOptions, { databaseUrl: 'postgres://u:p@db:6543/app' }, {});
     assert.equal(ok.databaseUrl, 'postgres://u:p@db:6543/app');
+  });
+
+  it('accepts the Unix-socket forms that pg accepts, and names the socket folder in messages', () => {
+    const forms = {
+      'postgresql://app@/jobs?host=/var/run/postgresql': '/var/run/postgresql:5432/jobs',
+      'postgres:///jobs?host=/tmp': '/tmp:5432/jobs',
+      'postgres://app@%2Fvar%2Frun%2Fpostgresql:5433/jobs': '/var/run/postgresql:5433/jobs',
+      'postgres://app:secret@db.internal/jobs': 'db.internal:5432/jobs',
+    };
+    for (const [url, described] of Object.entries(forms)) {
+      assert.equal(resolveOptions(connectionOptions, {}, { DATABASE_URL: url }).databaseUrl, url);
+      assert.equal(describeUrl(url), described);
+    }
   });
 
   it('rejects schema names that are not plain identifiers', () => {

@@ -6,6 +6,7 @@
  */
 import { resolve } from 'node:path';
 import pg from 'pg';
+import { parseDatabaseUrl } from '../config.js';
 import type { Logger } from '../log.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
 
@@ -103,10 +104,10 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
   };
 }
 
-/** `host:port/database` of a URL, without the password. */
+/** `host:port/database` of a URL, without the password; the host is the socket folder for a Unix socket. */
 export function describeUrl(url: string): string {
-  const parsed = new URL(url);
-  const host = parsed.hostname || 'localhost';
+  const parsed = parseDatabaseUrl(url);
+  const host = parsed.searchParams.get('host') ?? (decodeURIComponent(parsed.hostname) || 'localhost');
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || parsed.username || 'postgres';
   return `${host}:${parsed.port || '5432'}/${database}`;
 }
