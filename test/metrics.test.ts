@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { Queue } from '../src/index.js';
+import { queueDepthReuseMs } from '../src/metrics/metrics.js';
 import { fixtures, SupervisorProcess } from './helpers/cli.js';
 import { statusCounts, testDb, waitFor, type TestDb } from './helpers/db.js';
 import { freePort } from './helpers/ports.js';
@@ -86,4 +87,10 @@ it('counts a known workload exactly, over a real HTTP scrape', async () => {
     await queue.close();
     await supervisor.stop();
   }
+});
+
+it('reuses a slow queue-depth count longer, so counting takes at most 2% of the time', () => {
+  assert.equal(queueDepthReuseMs(3), 5000);
+  assert.equal(queueDepthReuseMs(100), 5000);
+  assert.equal(queueDepthReuseMs(1000), 50_000);
 });

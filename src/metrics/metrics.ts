@@ -16,8 +16,15 @@ import { UtilizationMeter } from './utilization.js';
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600];
 /** Time from run_at to claim: 1 ms up to a day. */
 const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400];
-/** How long a queue-depth reading is reused. */
-const QUEUE_DEPTH_CACHE_MS = 5000;
+/**
+ * How long a queue-depth reading is reused: 5 s, or 50 times as long as the
+ * count took, so that counting a huge backlog (a second for ten million
+ * pending jobs) never takes more than 2% of the database's time per
+ * supervisor, however often Prometheus scrapes.
+ */
+export function queueDepthReuseMs(countTookMs: number): number {
+  return Math.max(5000, countTookMs * 50);
+}
 
 export type JobOutcomeLabel = 'success' | 'failure' | 'aborted';
 
@@ -47,7 +54,7 @@ export class SupervisorMetrics {
   private readonly stale: Counter;
   private readonly duration: ChildMemo<Histogram.Internal<'queue' | 'task' | 'outcome'>>;
   private readonly lag: ChildMemo<Histogram.Internal<'queue' | 'task'>>;
-  private depth: { at: number; rows: { queue: string; job_status: string; count: number }[] } | undefined;
+  private depth: { until: number; rows: { queue: string; job_status: string; count: number }[] } | undefined;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
@@ -97,7 +104,7 @@ export class SupervisorMetrics {
     const read = () => this.queueDepth(source, sql.queueDepth);
     new Gauge({
       name: 'supervisor_queue_jobs',
-      help: 'Jobs in the database by queue and status (pending, running, failed), read at most every 5 s',
+      help: 'Jobs in the database by queue and status (pending, running, failed), read at most every 5 s (less often when counting is slow)',
       labelNames: ['queue', 'status'] as const,
       registers,
       async collect() {
@@ -111,10 +118,11 @@ export class SupervisorMetrics {
   private async queueDepth(source: MetricsSource, statement: { name: string; text: string }) {
     const pool = source.pool();
     if (!pool) return [];
-    if (!this.depth || Date.now() - this.depth.at > QUEUE_DEPTH_CACHE_MS) {
+    if (!this.depth || Date.now() > this.depth.until) {
       try {
+        const started = Date.now();
         const { rows } = await pool.query<{ queue: string; job_status: string; count: number }>(statement);
-        this.depth = { at: Date.now(), rows };
+        this.depth = { until: Date.now() + queueDepthReuseMs(Date.now() - started), rows };
       } catch {
         // The database is away: /metrics still answers, with the last reading
         // (or none), and /readyz reports the outage.
