@@ -52,3 +52,32 @@ it('extends leases with a hash join too', async () => {
   assert.match(text, /Hash Join/);
   assert.doesNotMatch(text, /Nested Loop|Seq Scan on jobs/);
 });
+
+it('claims by reading the due jobs only, however many wait for a later run_at', async () => {
+  // Scheduled jobs and retries waiting out their backoff are pending too. A
+  // claim that walked past them read every one of them each time (20 ms per
+  // million); read per priority, it stops at the first job not yet due.
+  const later = await testDb('plans_later');
+  try {
+    await later.query(
+      `insert into jobs (task, priority, run_at) select 'noop', i % 3, now() + interval '1 day' from generate_series(1, 20000) i`,
+    );
+    await later.query(`insert into jobs (task, priority) values ('noop', 2)`);
+    await later.query('analyze jobs');
+    const claim = supervisorStatements(later.schema, []).claimJobs;
+    const one = await later.pool.connect();
+    let top;
+    try {
+      await one.query(`prepare claim as ${claim.text}`);
+      const { rows } = await one.query(`explain (analyze, buffers, format json) execute claim('{noop}', 64, 'me', 30000)`);
+      top = rows[0]['QUERY PLAN'][0].Plan;
+    } finally {
+      one.release();
+    }
+    assert.equal(top['Actual Rows'], 1, 'the one due job is claimed');
+    const buffers = top['Shared Hit Blocks'] + top['Shared Read Blocks'];
+    assert.ok(buffers < 100, `the claim read ${buffers} buffers (about 30 expected; walking past the 20,000 scheduled jobs reads about 280)`);
+  } finally {
+    await later.drop();
+  }
+});
