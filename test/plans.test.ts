@@ -53,6 +53,18 @@ it('extends leases with a hash join too', async () => {
   assert.doesNotMatch(text, /Nested Loop|Seq Scan on jobs/);
 });
 
+/** EXPLAIN (ANALYZE) of a claim of up to `limit` noop jobs in `target`'s schema: it runs the claim. */
+async function explainClaim(target: TestDb, limit: number): Promise<any> {
+  const one = await target.pool.connect();
+  try {
+    await one.query(`prepare claim as ${supervisorStatements(target.schema, []).claimJobs.text}`);
+    const { rows } = await one.query(`explain (analyze, buffers, format json) execute claim('{noop}', ${limit}, 'me', 30000)`);
+    return rows[0]['QUERY PLAN'][0].Plan;
+  } finally {
+    one.release();
+  }
+}
+
 it('claims by reading the due jobs only, however many wait for a later run_at', async () => {
   // Scheduled jobs and retries waiting out their backoff are pending too. A
   // claim that walked past them read every one of them each time (20 ms per
@@ -64,20 +76,29 @@ it('claims by reading the due jobs only, however many wait for a later run_at', 
     );
     await later.query(`insert into jobs (task, priority) values ('noop', 2)`);
     await later.query('analyze jobs');
-    const claim = supervisorStatements(later.schema, []).claimJobs;
-    const one = await later.pool.connect();
-    let top;
-    try {
-      await one.query(`prepare claim as ${claim.text}`);
-      const { rows } = await one.query(`explain (analyze, buffers, format json) execute claim('{noop}', 64, 'me', 30000)`);
-      top = rows[0]['QUERY PLAN'][0].Plan;
-    } finally {
-      one.release();
-    }
-    assert.equal(top['Actual Rows'], 1, 'the one due job is claimed');
-    const buffers = top['Shared Hit Blocks'] + top['Shared Read Blocks'];
+    const plan = await explainClaim(later, 64);
+    assert.equal(plan['Actual Rows'], 1, 'the one due job is claimed');
+    const buffers = plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
     assert.ok(buffers < 100, `the claim read ${buffers} buffers (about 30 expected; walking past the 20,000 scheduled jobs reads about 280)`);
   } finally {
     await later.drop();
+  }
+});
+
+it('claims the best jobs by priority within one claim, and locks no others', async () => {
+  const ranked = await testDb('plans_ranked');
+  try {
+    const jobs = await ranked.query<{ job_id: string }>(
+      `insert into jobs (task, priority) select 'noop', p from unnest('{2,0,1,0,3,1}'::int[]) p returning job_id`,
+    );
+    const plan = await explainClaim(ranked, 3);
+    assert.equal(plan['Actual Rows'], 3);
+    const running = await ranked.query<{ job_id: string }>(`select job_id from jobs where job_status = 'running' order by job_id`);
+    // Priorities 0 and 0, then the first of the two 1s.
+    assert.deepEqual(running.map((row) => row.job_id), [jobs[1]!.job_id, jobs[2]!.job_id, jobs[3]!.job_id]);
+    // A sort above the per-priority ranges would read and lock jobs of every priority before choosing.
+    assert.doesNotMatch(JSON.stringify(plan), /"Node Type":"Sort"/);
+  } finally {
+    await ranked.drop();
   }
 });

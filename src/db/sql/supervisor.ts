@@ -20,9 +20,13 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * first job not yet due. A single scan of the whole index in that order
      * would instead walk past every job scheduled for later (a million
      * scheduled jobs or retries waiting out their backoff: 20 ms on every
-     * claim). Each range locks at most $2 jobs and the best $2 of them are
-     * claimed; with several priorities, the others stay locked only until
-     * this statement commits.
+     * claim). There is no outer ORDER BY on purpose: the priorities come
+     * in ascending order and each range in (run_at, job_id) order, so the
+     * nested loop already yields jobs in claim order, and the LIMIT stops it
+     * before a later priority is read or locked. (A sort would first lock up
+     * to $2 jobs of every priority: 5% slower and 18% more WAL in a drain
+     * over five priorities.) test/plans.test.ts checks the order and the
+     * plan.
      *
      * The ids go through `= any(array(...))` so that the update finds its
      * rows by primary key; joined instead, a generic plan on an analyzed
@@ -51,7 +55,6 @@ export function supervisorStatements(schema: string, queues: string[]) {
            order by run_at, job_id
            limit $2::int
            for update skip locked) due
-         order by priorities.priority, due.run_at, due.job_id
          limit $2::int))
        returning ${CLAIMED}`,
     ),
