@@ -53,10 +53,14 @@ it('extends leases with a hash join too', async () => {
   assert.doesNotMatch(text, /Nested Loop|Seq Scan on jobs/);
 });
 
-/** EXPLAIN (ANALYZE) of a claim of up to `limit` noop jobs in `target`'s schema: it runs the claim. */
+/**
+ * EXPLAIN (ANALYZE) of a claim of up to `limit` noop jobs in `target`'s
+ * schema, with the generic plan the claim connection uses: it runs the claim.
+ */
 async function explainClaim(target: TestDb, limit: number): Promise<any> {
   const one = await target.pool.connect();
   try {
+    await one.query(`set plan_cache_mode = force_generic_plan`);
     await one.query(`prepare claim as ${supervisorStatements(target.schema, []).claimJobs.text}`);
     const { rows } = await one.query(`explain (analyze, buffers, format json) execute claim('{noop}', ${limit}, 'me', 30000)`);
     return rows[0]['QUERY PLAN'][0].Plan;
