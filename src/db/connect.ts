@@ -24,12 +24,13 @@ export interface Database {
   batchPool: pg.Pool;
   /**
    * One connection for claims, committed without waiting for the WAL flush
-   * (`synchronous_commit=off`), with the claim's plan made once. A claim then answers in a round trip, and
-   * losing one costs nothing: a database crash can forget claims of its
-   * last fraction of a second, and those jobs are pending again and run
-   * again, as after a supervisor crash (completions of them are refused by
-   * the fence). Everything else, completions included, commits durably;
-   * a durable commit also flushes every claim before it.
+   * (`synchronous_commit=off`) and planned once (`plan_cache_mode`). A
+   * claim then answers in a round trip, and losing one costs nothing: a
+   * database crash can forget claims of its last fraction of a second, and
+   * those jobs are pending again and run again, as after a supervisor crash
+   * (completions of them are refused by the fence). Everything else,
+   * completions included, commits durably; a durable commit also flushes
+   * every claim before it.
    */
   claimPool: pg.Pool;
   /** The URL in use (for a second connection, such as the LISTEN client). */

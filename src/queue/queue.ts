@@ -100,11 +100,11 @@ export class Queue {
 
   /** Adds one job. With a `jobKey` that already exists, returns the existing job's id. */
   async add(task: string, payload: unknown = {}, options: JobOptions = {}): Promise<AddedJob> {
-    const row = toRow({ ...options, task, payload }, 0);
-    const { rows } = await this.pool.query<{ job_id: string }>(this.sql.insertJob, row);
+    const spec = { ...options, task, payload };
+    const { rows } = await this.pool.query<{ job_id: string }>(this.sql.insertJob, toRow(spec, 0));
     if (rows[0]) return { id: rows[0].job_id, created: true };
     // Its jobKey exists: addMany knows how to find that job.
-    const [added] = await this.addMany([{ ...options, task, payload }]);
+    const [added] = await this.addMany([spec]);
     return added!;
   }
 
