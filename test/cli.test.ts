@@ -120,7 +120,7 @@ describe('commands', () => {
     try {
       const first = await runCli(['migrate'], { ...env, SUPERVISOR_SCHEMA: schema });
       assert.equal(first.code, 0, first.stderr);
-      assert.match(first.stdout, /applied migration\(s\) 1, 2 to schema/);
+      assert.match(first.stdout, /applied migration\(s\) 1, 2, 3 to schema/);
       const second = await runCli(['migrate', '--schema', schema], env);
       assert.equal(second.code, 0);
       assert.match(second.stdout, /is up to date/);

@@ -4,7 +4,8 @@
  * waiting, so the next free slot claims again at once; a claim that came back
  * short means the queue is drained, and only a wake-up (notification or
  * poll) claims again. This keeps queries per job low under load and near zero
- * at rest.
+ * at rest. A claim that finds the queue drained also offers a free slot for
+ * hand-off (see offer.ts), one statement at a time with the claims.
  */
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
@@ -12,10 +13,14 @@ import type { Logger } from '../log.js';
 import { reconnectDelayMs } from './backoff.js';
 import type { DatabaseHealth } from './health.js';
 import { fromClaimRow, type ClaimedJob, type ClaimRow } from './claimed-job.js';
+import type { Offer } from './offer.js';
 
 export interface ClaimerOptions {
   pool: pg.Pool;
   statement: Statement;
+  /** The claim while the offer stands: it may take the offered slot back. */
+  statementWithOffer: Statement;
+  offer: Offer;
   supervisorId: string;
   /** Tasks this supervisor can run; no other job is claimed. */
   tasks: string[];
@@ -47,9 +52,15 @@ export class Claimer {
     void this.pump();
   }
 
-  /** A slot was freed: claim again only if the last claim suggested more jobs wait. */
+  /** A slot was freed: claim again only if the last claim suggested more jobs wait (or offer the slot). */
   slotFreed(): void {
-    if (this.wanted) void this.pump();
+    if (this.wanted || this.options.offer.wanted) void this.pump();
+  }
+
+  /** A job was handed to our offer: place another if a slot is free. */
+  handedOff(): void {
+    this.options.offer.used();
+    void this.pump();
   }
 
   /** Stops claiming; a claim in flight still delivers its jobs. */
@@ -62,15 +73,22 @@ export class Claimer {
     if (this.claiming || this.stopped) return;
     this.claiming = true;
     try {
-      while (this.wanted && !this.stopped) {
-        const free = this.options.freeSlots();
-        if (free <= 0) break;
-        this.wanted = false;
-        const jobs = await this.claim(free);
-        this.failures = 0;
-        this.options.health.ok();
-        if (jobs.length > 0) this.options.onClaimed(jobs);
-        if (jobs.length === free) this.wanted = true;
+      const { offer } = this.options;
+      while (!this.stopped) {
+        const free = this.options.freeSlots() - offer.reserved;
+        if (this.wanted && (free > 0 || offer.standing)) {
+          this.wanted = false;
+          const jobs = await this.claim(free);
+          this.failures = 0;
+          this.options.health.ok();
+          if (jobs.length > 0) this.options.onClaimed(jobs);
+          if (jobs.length > 0 && jobs.length >= free) this.wanted = true;
+          else offer.wanted = true;
+        } else if (offer.due(free)) {
+          await offer.place();
+        } else {
+          break;
+        }
       }
     } catch (error) {
       this.wanted = true;
@@ -84,10 +102,16 @@ export class Claimer {
   }
 
   private async claim(limit: number): Promise<ClaimedJob[]> {
-    const { pool, statement, tasks, supervisorId, leaseMs, queues } = this.options;
+    const { pool, offer, tasks, supervisorId, leaseMs, queues } = this.options;
     const params: unknown[] = [tasks, limit, supervisorId, leaseMs];
     if (queues.length > 0) params.push(queues);
-    const { rows } = await pool.query<ClaimRow>(statement, params);
-    return rows.map((row) => fromClaimRow(row, this.options.jobTimeoutMs));
+    if (!offer.standing) {
+      const { rows } = await pool.query<ClaimRow>(this.options.statement, params);
+      return rows.map((row) => fromClaimRow(row, this.options.jobTimeoutMs));
+    }
+    const mark = offer.mark();
+    const { rows } = await pool.query<ClaimRow & { offer_stands: boolean }>(this.options.statementWithOffer, params);
+    offer.settle(mark, rows[0]?.offer_stands ?? false);
+    return rows.filter((row) => row.id !== null).map((row) => fromClaimRow(row, this.options.jobTimeoutMs));
   }
 }

@@ -16,12 +16,13 @@ import { Batch, type JobResult } from '../worker/batch.js';
 import { WorkerPool } from '../worker/pool.js';
 import { AbortReason } from '../worker/progress.js';
 import { resolveTasksPath } from '../worker/tasks.js';
-import type { ClaimedJob } from './claimed-job.js';
+import { fromClaimRow, type ClaimedJob, type ClaimRow } from './claimed-job.js';
 import { Claimer } from './claimer.js';
 import { Completer, type Written } from './completer.js';
 import { DatabaseHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { Holdings } from './holdings.js';
+import { Offer } from './offer.js';
 import { Recovery, type RecoveredJob } from './recovery.js';
 import { ABORT_GRACE_MS, TimeoutWatchdog } from './timeouts.js';
 import { Wakeup } from './wakeup.js';
@@ -71,6 +72,8 @@ export interface SupervisorStats {
   stale: number;
   /** Expired leases this supervisor recovered (from any supervisor). */
   recovered: number;
+  /** Jobs a producer handed straight to this supervisor's offer (also counted in `claimed`). */
+  handedOff: number;
 }
 
 /** Most jobs in one piscina task (see shared/notes/piscina-dispatch.md). */
@@ -92,6 +95,7 @@ interface Running {
   db: Database;
   pool: WorkerPool;
   claimer: Claimer;
+  offer: Offer;
   completer: Completer;
   wakeup: Wakeup;
   heartbeat: Heartbeat;
@@ -103,8 +107,10 @@ interface Running {
 export class Supervisor {
   /** This process's id in the `supervisors` table and in `locked_by`. */
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  /** Where jobs handed to this supervisor's offer arrive (at most 63 bytes, as PostgreSQL requires). */
+  private readonly offerChannel: string;
   readonly stats: SupervisorStats = {
-    claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0,
+    claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0, handedOff: 0,
   };
   /** The Prometheus instruments; `metrics.registry` can be served by an embedding application. */
   readonly metrics: SupervisorMetrics;
@@ -127,6 +133,7 @@ export class Supervisor {
     readonly log: Logger,
   ) {
     this.sql = supervisorStatements(config.schema, config.queues);
+    this.offerChannel = `${config.schema.slice(0, 40)}_offer_${randomBytes(6).toString('hex')}`;
     this.metrics = new SupervisorMetrics({
       schema: config.schema,
       threads: config.threads,
@@ -194,10 +201,21 @@ export class Supervisor {
   }
 
   private assemble(db: Database, pool: WorkerPool, tasks: string[]): Running {
-    const { config, log, sql, id: supervisorId, holdings } = this;
+    const { config, log, sql, id: supervisorId, holdings, offerChannel } = this;
+    const offer = new Offer({
+      pool: db.pool,
+      place: sql.placeOffer,
+      withdraw: sql.withdrawOffer,
+      supervisorId,
+      channel: offerChannel,
+      leaseMs: config.lease,
+      canOffer: () => wakeup.listening,
+    });
     const claimer: Claimer = new Claimer({
       pool: db.claimPool,
       statement: sql.claimJobs,
+      statementWithOffer: sql.claimJobsWithOffer,
+      offer,
       supervisorId,
       tasks,
       queues: config.queues,
@@ -208,10 +226,24 @@ export class Supervisor {
       freeSlots: () => this.capacity - this.inFlight,
       onClaimed: (jobs) => this.dispatch(jobs),
     });
+    const wakeup: Wakeup = new Wakeup({
+      url: db.url,
+      applicationName: supervisorId,
+      listen: sql.listen,
+      listenOffers: sql.listenOffers(offerChannel),
+      offerChannel,
+      pollIntervalMs: config.pollInterval,
+      log,
+      wake: () => claimer.wake(),
+      handedOff: (message) => this.handedOff(message),
+      lost: () => void offer.withdraw().catch(() => undefined),
+    });
     return {
       db,
       pool,
       claimer,
+      offer,
+      wakeup,
       completer: new Completer({
         pool: db.batchPool,
         statement: sql.completeJobs,
@@ -219,7 +251,6 @@ export class Supervisor {
         log,
         onWritten: (job, written) => this.written(job, written),
       }),
-      wakeup: new Wakeup({ url: db.url, applicationName: supervisorId, listen: sql.listen, pollIntervalMs: config.pollInterval, log, wake: () => claimer.wake() }),
       heartbeat: new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health: this.health, log }),
       recovery: new Recovery({
         pool: db.pool,
@@ -251,6 +282,26 @@ export class Supervisor {
       this.holdings.add(batch);
       void this.runBatch(batch);
     }
+  }
+
+  /**
+   * A job a producer handed to our offer: it is ours already (attempt 1,
+   * leased). Run it in the slot the offer kept, or hand it back if there is
+   * none (shutting down, or an offer we had given up for lost).
+   */
+  private handedOff(message: string): void {
+    let job: ClaimedJob;
+    try {
+      job = fromClaimRow(JSON.parse(message) as ClaimRow, this.config.jobTimeout);
+    } catch (error) {
+      this.log.error({ err: error, message: message.slice(0, 200) }, 'ignored a malformed message on this supervisor\'s offer channel');
+      return;
+    }
+    const { claimer, completer } = this.parts!;
+    this.stats.handedOff++;
+    if (this.stopping || this.capacity - this.inFlight <= 0) completer.add(job, { kind: 'release' });
+    else this.dispatch([job]);
+    claimer.handedOff();
   }
 
   private async runBatch(batch: Batch<ClaimedJob>): Promise<void> {
@@ -300,9 +351,12 @@ export class Supervisor {
   private async shutdown(): Promise<void> {
     const { log } = this;
     if (!this.parts) return this.close();
-    const { claimer, wakeup, completer, pool } = this.parts;
+    const { claimer, offer, wakeup, completer, pool } = this.parts;
     log.info({ inFlight: this.inFlight, timeoutMs: this.config.shutdownTimeout }, 'shutting down: no new claims');
     claimer.stop();
+    // Jobs handed off before the offer is gone arrive by the ping, and are handed back.
+    await offer.withdraw().catch((error: unknown) => log.warn({ err: error }, 'could not withdraw the offer; the supervisor row takes it along'));
+    await wakeup.sync(this.sql.ping);
     await wakeup.stop();
     this.releaseUnstarted();
     if (!(await this.waitForIdle(this.config.shutdownTimeout))) {

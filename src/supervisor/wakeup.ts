@@ -1,7 +1,9 @@
 /**
  * Wakes the claimer: LISTEN on the schema's channel so a new job starts
  * within milliseconds, and a poll for scheduled jobs and lost notifications.
- * The listening connection is re-opened with backoff when it drops.
+ * The same connection listens on this supervisor's own channel, where jobs
+ * handed to its offer arrive (see offer.ts). The listening connection is
+ * re-opened with backoff when it drops.
  */
 import pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
@@ -14,6 +16,13 @@ export interface WakeupOptions {
   applicationName: string;
   /** The LISTEN statement of the schema's channel. */
   listen: Statement;
+  /** The LISTEN statement of this supervisor's own channel, and the channel's name. */
+  listenOffers: Statement;
+  offerChannel: string;
+  /** Receives the notification text of each job handed to this supervisor. */
+  handedOff: (message: string) => void;
+  /** Called when the connection drops: nothing hears the own channel until it is back. */
+  lost: () => void;
   pollIntervalMs: number;
   log: Logger;
   wake: () => void;
@@ -34,6 +43,19 @@ export class Wakeup {
     this.pollTimer.unref();
   }
 
+  /** Whether notifications are heard right now. */
+  get listening(): boolean {
+    return this.client !== undefined;
+  }
+
+  /**
+   * Resolves once every notification sent before the call has been
+   * delivered: the server sends them ahead of the reply to any statement.
+   */
+  async sync(ping: Statement): Promise<void> {
+    await this.client?.query(ping).catch(() => undefined);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.pollTimer);
@@ -45,11 +67,15 @@ export class Wakeup {
 
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.options.url, application_name: this.options.applicationName });
-    client.on('notification', () => this.options.wake());
+    client.on('notification', ({ channel, payload }) => {
+      if (channel === this.options.offerChannel) this.options.handedOff(payload ?? '');
+      else this.options.wake();
+    });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection closed')));
     await client.connect();
     await client.query(this.options.listen.text);
+    await client.query(this.options.listenOffers.text);
     this.client = client;
   }
 
@@ -58,6 +84,7 @@ export class Wakeup {
     this.client = undefined;
     client.end().catch(() => undefined);
     this.options.log.warn({ err: error }, 'lost the LISTEN connection; reconnecting (the poll keeps jobs flowing)');
+    this.options.lost();
     this.scheduleReconnect();
   }
 

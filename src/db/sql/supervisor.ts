@@ -1,63 +1,96 @@
 /** Statements of a running supervisor: claim, complete, heartbeat, recovery. */
-import { statement } from './statement.js';
+import { statement, type Statement } from './statement.js';
 
 /** Columns a claim returns, as the supervisor dispatches them. */
 const CLAIMED = `j.job_id as id, j.task, j.queue, j.job_data::text as payload, j.attempts as attempt,
   j.max_attempts, j.timeout_ms, extract(epoch from now() - j.run_at)::float8 as lag_s`;
 
-export function supervisorStatements(schema: string, queues: string[]) {
+/**
+ * Claims up to `limit` due jobs of the tasks this supervisor knows ($1) for
+ * supervisor $3, with a lease of $4 ms. One short statement: no
+ * transaction stays open while the jobs run.
+ *
+ * Jobs are taken in (priority, run_at, job_id) order. The recursive CTE
+ * lists the priorities that have pending jobs (one index probe each),
+ * and each priority is then read as one index range that ends at the
+ * first job not yet due. A single scan of the whole index in that order
+ * would instead walk past every job scheduled for later (a million
+ * scheduled jobs or retries waiting out their backoff: 20 ms on every
+ * claim). There is no outer ORDER BY on purpose: the priorities come
+ * in ascending order and each range in (run_at, job_id) order, so the
+ * nested loop already yields jobs in claim order, and the LIMIT stops it
+ * before a later priority is read or locked. (A sort would first lock up
+ * to `limit` jobs of every priority: 5% slower and 18% more WAL in a drain
+ * over five priorities.) test/plans.test.ts checks the order and the
+ * plan.
+ *
+ * The ids go through `= any(array(...))` so that the update finds its
+ * rows by primary key; joined instead, a generic plan on an analyzed
+ * table chose a hash join over a sequential scan of the whole table for
+ * every claim.
+ */
+function claimUpdate(queues: string[], limit: string): string {
   // With no --queues the filter is left out.
   const queueFilter = queues.length > 0 ? 'and queue = any($5::text[])' : '';
+  return `update $S.jobs j
+    set job_status = 'running', attempts = j.attempts + 1, locked_by = $3::text,
+        locked_until = now() + $4::int * interval '1 millisecond', updated_at = now()
+    where j.job_id = any(array(
+      with recursive priorities(priority) as (
+        (select priority from $S.jobs where job_status = 'pending' order by priority limit 1)
+        union all
+        select (select p.priority from $S.jobs p
+                where p.job_status = 'pending' and p.priority > priorities.priority
+                order by p.priority limit 1)
+        from priorities where priorities.priority is not null
+      )
+      select due.job_id from priorities, lateral (
+        select job_id, run_at from $S.jobs
+        where job_status = 'pending' and priority = priorities.priority and run_at <= now()
+          and task = any($1::text[]) ${queueFilter}
+        order by run_at, job_id
+        limit ${limit}
+        for update skip locked) due
+      limit ${limit}))
+    returning ${CLAIMED}`;
+}
+
+export function supervisorStatements(schema: string, queues: string[]) {
   return {
+    claimJobs: statement(schema, queues.length > 0 ? 'claim-jobs-in-queues' : 'claim-jobs', claimUpdate(queues, '$2::int')),
     /**
-     * Claims up to $2 due jobs of the tasks this supervisor knows ($1) for
-     * supervisor $3, with a lease of $4 ms. One short statement: no
-     * transaction stays open while the jobs run.
-     *
-     * Jobs are taken in (priority, run_at, job_id) order. The recursive CTE
-     * lists the priorities that have pending jobs (one index probe each),
-     * and each priority is then read as one index range that ends at the
-     * first job not yet due. A single scan of the whole index in that order
-     * would instead walk past every job scheduled for later (a million
-     * scheduled jobs or retries waiting out their backoff: 20 ms on every
-     * claim). There is no outer ORDER BY on purpose: the priorities come
-     * in ascending order and each range in (run_at, job_id) order, so the
-     * nested loop already yields jobs in claim order, and the LIMIT stops it
-     * before a later priority is read or locked. (A sort would first lock up
-     * to $2 jobs of every priority: 5% slower and 18% more WAL in a drain
-     * over five priorities.) test/plans.test.ts checks the order and the
-     * plan.
-     *
-     * The ids go through `= any(array(...))` so that the update finds its
-     * rows by primary key; joined instead, a generic plan on an analyzed
-     * table chose a hash join over a sequential scan of the whole table for
-     * every claim.
+     * The claim of a supervisor whose offer may stand (see insert-job in
+     * producer.ts): $2 counts only the slots not offered. The offer, unless
+     * a producer is taking it right now, is locked and its slot may be
+     * claimed too; an offer whose slot was claimed is withdrawn. One row
+     * comes back even when no job is claimed (its job columns null), and
+     * every row says whether the offer still stands afterwards. A producer
+     * that took the offer keeps it standing until its commit, and its job
+     * then arrives on the offer's channel.
      */
-    claimJobs: statement(
+    claimJobsWithOffer: statement(
       schema,
-      queues.length > 0 ? 'claim-jobs-in-queues' : 'claim-jobs',
-      `update $S.jobs j
-       set job_status = 'running', attempts = j.attempts + 1, locked_by = $3::text,
-           locked_until = now() + $4::int * interval '1 millisecond', updated_at = now()
-       where j.job_id = any(array(
-         with recursive priorities(priority) as (
-           (select priority from $S.jobs where job_status = 'pending' order by priority limit 1)
-           union all
-           select (select p.priority from $S.jobs p
-                   where p.job_status = 'pending' and p.priority > priorities.priority
-                   order by p.priority limit 1)
-           from priorities where priorities.priority is not null
-         )
-         select due.job_id from priorities, lateral (
-           select job_id, run_at from $S.jobs
-           where job_status = 'pending' and priority = priorities.priority and run_at <= now()
-             and task = any($1::text[]) ${queueFilter}
-           order by run_at, job_id
-           limit $2::int
-           for update skip locked) due
-         limit $2::int))
-       returning ${CLAIMED}`,
+      queues.length > 0 ? 'claim-jobs-with-offer-in-queues' : 'claim-jobs-with-offer',
+      `with mine as materialized (
+         select supervisor_id from $S.offers where supervisor_id = $3::text for update skip locked),
+       claimed as (${claimUpdate(queues, '$2::int + (select count(*)::int from mine)')}),
+       withdrawn as (
+         delete from $S.offers o using mine
+         where o.supervisor_id = mine.supervisor_id and (select count(*) from claimed) > $2::int
+         returning 1)
+       select c.*,
+         exists (select 1 from $S.offers where supervisor_id = $3::text) and not exists (select 1 from withdrawn) as offer_stands
+       from (values (true)) as one (x) left join claimed c on true`,
     ),
+    /** Offers one free slot of supervisor $1, whose hand-offs go to channel $2 with a lease of $3 ms. */
+    placeOffer: statement(
+      schema,
+      'place-offer',
+      `insert into $S.offers (supervisor_id, channel, lease_ms) values ($1::text, $2::text, $3::int)
+       on conflict (supervisor_id) do nothing`,
+    ),
+    /** Takes back the offer of supervisor $1, waiting for a producer that is taking it to finish. */
+    withdrawOffer: statement(schema, 'withdraw-offer', `delete from $S.offers where supervisor_id = $1::text`),
     /**
      * Writes a batch of job results. Ids, attempts, kinds and delays travel
      * as comma-separated text, which costs less to send than array
@@ -153,7 +186,11 @@ export function supervisorStatements(schema: string, queues: string[]) {
          (select count(*) from gone)::int as supervisors_removed`,
     ),
     deregister: statement(schema, 'deregister-supervisor', `delete from $S.supervisors where supervisor_id = $1`),
+    /** A round trip on the listening connection, after which every earlier notification has arrived. */
+    ping: statement(schema, 'ping', `select 1`),
     /** The channel the jobs triggers notify (migrations/001_jobs.sql). Not prepared: LISTEN takes no parameters. */
     listen: { name: `${schema}.listen`, text: `listen "${schema}_jobs"` },
+    /** Listens on a supervisor's own channel, where jobs handed to its offer arrive. Not prepared either. */
+    listenOffers: (channel: string): Statement => ({ name: `${schema}.listen-offers`, text: `listen "${channel}"` }),
   };
 }
