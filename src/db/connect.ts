@@ -30,7 +30,9 @@ export interface Database {
    * those jobs are pending again and run again, as after a supervisor crash
    * (completions of them are refused by the fence). Everything else,
    * completions included, commits durably; a durable commit also flushes
-   * every claim before it.
+   * every claim before it. Offers of a slot for hand-off go here too: they
+   * come and go with the claims, and a database crash ends every LISTEN
+   * they serve anyway.
    */
   claimPool: pg.Pool;
   /** The URL in use (for a second connection, such as the LISTEN client). */

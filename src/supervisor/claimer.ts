@@ -57,10 +57,12 @@ export class Claimer {
     if (this.wanted || this.options.offer.wanted) void this.pump();
   }
 
-  /** A job was handed to our offer: place another if a slot is free. */
+  /**
+   * A job was handed to our offer. Another is placed when a slot frees,
+   * not now: placing it now would compete for the CPU with the job's start.
+   */
   handedOff(): void {
     this.options.offer.used();
-    void this.pump();
   }
 
   /** Stops claiming; a claim in flight still delivers its jobs. */

@@ -203,7 +203,7 @@ export class Supervisor {
   private assemble(db: Database, pool: WorkerPool, tasks: string[]): Running {
     const { config, log, sql, id: supervisorId, holdings, offerChannel } = this;
     const offer = new Offer({
-      pool: db.pool,
+      pool: db.claimPool,
       place: sql.placeOffer,
       withdraw: sql.withdrawOffer,
       supervisorId,
