@@ -101,6 +101,25 @@ describe('hand-off to an idle supervisor', () => {
     });
   });
 
+  it('withdraws the offer when its LISTEN connection drops, and offers again once it listens', async () => {
+    await withSupervisor({}, async (supervisor) => {
+      const before = await waitForOffer(supervisor);
+      const killed = await db.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and query like 'listen %'`,
+        [supervisor.id],
+      );
+      assert.equal(killed.length, 1);
+      const again = await waitFor('a new offer', async () => {
+        const offer = await offerOf(supervisor.id);
+        return offer && offer.offered_at > before.offered_at ? offer : undefined;
+      });
+      assert.ok(again);
+      const { id } = await queue.add('recorded', { n: 3 });
+      await done(id);
+      assert.equal(supervisor.stats.handedOff, 1);
+    });
+  });
+
   it('a job handed to a supervisor that was killed runs elsewhere after its lease', async () => {
     const env = { DATABASE_URL: db.url, SUPERVISOR_SCHEMA: db.schema, TEST_OUT: out };
     const victim = new SupervisorProcess(['--tasks', tasks, '--threads', '1', '--lease', '1s'], env);
