@@ -107,13 +107,16 @@ export class Claimer {
     const { pool, offer, tasks, supervisorId, leaseMs, queues } = this.options;
     const params: unknown[] = [tasks, limit, supervisorId, leaseMs];
     if (queues.length > 0) params.push(queues);
-    if (!offer.standing) {
-      const { rows } = await pool.query<ClaimRow>(this.options.statement, params);
-      return rows.map((row) => fromClaimRow(row, this.options.jobTimeoutMs));
-    }
+    const rows = offer.standing ? await this.claimWithOffer(params) : (await pool.query<ClaimRow>(this.options.statement, params)).rows;
+    return rows.map((row) => fromClaimRow(row, this.options.jobTimeoutMs));
+  }
+
+  /** The claim while our offer stands: it also says whether the offer still stands. */
+  private async claimWithOffer(params: unknown[]): Promise<ClaimRow[]> {
+    const { pool, offer, statementWithOffer } = this.options;
     const mark = offer.mark();
-    const { rows } = await pool.query<ClaimRow & { offer_stands: boolean }>(this.options.statementWithOffer, params);
+    const { rows } = await pool.query<ClaimRow & { offer_stands: boolean }>(statementWithOffer, params);
     offer.settle(mark, rows[0]?.offer_stands ?? false);
-    return rows.filter((row) => row.id !== null).map((row) => fromClaimRow(row, this.options.jobTimeoutMs));
+    return rows.filter((row) => row.id !== null);
   }
 }

@@ -147,6 +147,11 @@ export class Supervisor {
     return this.config.threads * this.config.concurrency;
   }
 
+  /** Job slots not taken by a job right now. */
+  private get freeSlots(): number {
+    return this.capacity - this.inFlight;
+  }
+
   /** Whether the supervisor is claiming: started, connected, and not shutting down (served on /readyz). */
   readiness(): Readiness {
     if (this.stopping) return { ready: false, reason: 'shutting down' };
@@ -223,7 +228,7 @@ export class Supervisor {
       jobTimeoutMs: config.jobTimeout,
       log,
       health: this.health,
-      freeSlots: () => this.capacity - this.inFlight,
+      freeSlots: () => this.freeSlots,
       onClaimed: (jobs) => this.dispatch(jobs),
     });
     const wakeup: Wakeup = new Wakeup({
@@ -232,6 +237,7 @@ export class Supervisor {
       listen: sql.listen,
       listenOffers: sql.listenOffers(offerChannel),
       offerChannel,
+      ping: sql.ping,
       pollIntervalMs: config.pollInterval,
       log,
       wake: () => claimer.wake(),
@@ -299,7 +305,7 @@ export class Supervisor {
     }
     const { claimer, completer } = this.parts!;
     this.stats.handedOff++;
-    if (this.stopping || this.capacity - this.inFlight <= 0) completer.add(job, { kind: 'release' });
+    if (this.stopping || this.freeSlots <= 0) completer.add(job, { kind: 'release' });
     else this.dispatch([job]);
     claimer.handedOff();
   }
@@ -356,7 +362,7 @@ export class Supervisor {
     claimer.stop();
     // Jobs handed off before the offer is gone arrive by the ping, and are handed back.
     await offer.withdraw().catch((error: unknown) => log.warn({ err: error }, 'could not withdraw the offer; the supervisor row takes it along'));
-    await wakeup.sync(this.sql.ping);
+    await wakeup.sync();
     await wakeup.stop();
     this.releaseUnstarted();
     if (!(await this.waitForIdle(this.config.shutdownTimeout))) {

@@ -19,6 +19,8 @@ export interface WakeupOptions {
   /** The LISTEN statement of this supervisor's own channel, and the channel's name. */
   listenOffers: Statement;
   offerChannel: string;
+  /** A statement for {@link Wakeup.sync}. */
+  ping: Statement;
   /** Receives the notification text of each job handed to this supervisor. */
   handedOff: (message: string) => void;
   /** Called when the connection drops: nothing hears the own channel until it is back. */
@@ -52,8 +54,8 @@ export class Wakeup {
    * Resolves once every notification sent before the call has been
    * delivered: the server sends them ahead of the reply to any statement.
    */
-  async sync(ping: Statement): Promise<void> {
-    await this.client?.query(ping).catch(() => undefined);
+  async sync(): Promise<void> {
+    await this.client?.query(this.options.ping).catch(() => undefined);
   }
 
   async stop(): Promise<void> {
