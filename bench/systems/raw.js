@@ -1,8 +1,9 @@
 // The floor: a bare table, rows claimed with FOR UPDATE SKIP LOCKED and
 // deleted in batches of 100, from Node with pg (no retries, no history).
-// For latency, the least any LISTEN/NOTIFY queue can do: the enqueue inserts
-// and notifies in one statement, and the listening connection itself claims
-// (deletes) the row and runs the handler on the main thread.
+// For latency, the least any LISTEN/NOTIFY queue can do with a durable
+// enqueue: the insert's own notification carries the job (as pg-supervisor's
+// hand-off does), and the listening process runs the handler on its main
+// thread as soon as the notification arrives: no claim, no thread.
 import pg from 'pg';
 import { now } from './common.js';
 
@@ -14,17 +15,9 @@ export function create({ url, schema }) {
   let listener;
   let onStart;
   const channel = `${schema}_jobs`;
-  /** Claims every due row on the listening connection and "runs" each at once. */
-  const claimNow = async () => {
-    const { rows } = await listener.query({
-      name: 'raw-claim-latency',
-      text: `delete from "${schema}".jobs where id in (select id from "${schema}".jobs order by id limit 100 for update skip locked) returning payload::text`,
-    });
-    for (const row of rows) onStart(JSON.parse(row.payload).i, now());
-  };
   return {
     name: 'raw PostgreSQL',
-    settings: 'drain: claim + delete 100 rows per statement, 4 loops; latency: LISTEN, claim on that connection, handler on the main thread',
+    settings: 'drain: claim + delete 100 rows per statement, 4 loops; latency: the notification carries the job, handler on the main thread',
     async setup() {
       p = new pg.Pool({ connectionString: url, max: 6 });
       await p.query(`create schema if not exists "${schema}"`);
@@ -37,7 +30,7 @@ export function create({ url, schema }) {
       if (onStart) {
         listener = new pg.Client({ connectionString: url });
         await listener.connect();
-        listener.on('notification', () => void claimNow());
+        listener.on('notification', ({ payload }) => onStart(JSON.parse(payload).payload.i, now()));
         await listener.query(`listen "${channel}"`);
         return;
       }
@@ -57,8 +50,8 @@ export function create({ url, schema }) {
     async enqueueOne(i) {
       await p.query({
         name: 'raw-enqueue',
-        text: `with added as (insert into "${schema}".jobs (task, payload) values ('latency', $1) returning id)
-               select pg_notify('${channel}', '') from added`,
+        text: `with added as (insert into "${schema}".jobs (task, payload) values ('latency', $1) returning id, payload)
+               select pg_notify('${channel}', json_build_object('id', id, 'payload', payload)::text) from added`,
         values: [JSON.stringify({ i, at: now() })],
       });
     },
