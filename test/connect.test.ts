@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { openDatabase } from '../src/db/connect.js';
+import { Queue, startSupervisor } from '../src/index.js';
 import { silentLogger } from '../src/log.js';
+import { fixtures } from './helpers/cli.js';
+import { testDb, waitFor } from './helpers/db.js';
 
 const setting = async (pool: import('pg').Pool, name: string) =>
   (await pool.query<{ value: string }>(`select current_setting($1) as value`, [name])).rows[0]!.value;
@@ -18,5 +24,38 @@ it('claims commit without waiting for the WAL flush and keep one plan; batch wri
     assert.equal(await setting(db.pool, 'enable_nestloop'), 'on');
   } finally {
     await db.close();
+  }
+});
+
+it('keeps a connection per pool through an idle spell longer than pg\'s 10 s idle timeout: the next add and its completion open none', async () => {
+  const db = await testDb('idle_connections');
+  const queue = new Queue({ connectionString: db.url, schema: db.schema });
+  // A long lease keeps the heartbeat and recovery quiet during the spell;
+  // the wait below counts the supervisor's own stats, not the database.
+  const supervisor = await startSupervisor({
+    connectionString: db.url, schema: db.schema, tasks: join(fixtures, 'tasks.js'), threads: 1, lease: 120_000, logLevel: 'silent',
+  });
+  let opened = 0;
+  const connect = pg.Client.prototype.connect;
+  pg.Client.prototype.connect = function (this: pg.Client, ...args: Parameters<typeof connect>) {
+    opened++;
+    return connect.apply(this, args);
+  } as typeof connect;
+  const runOne = async () => {
+    const succeeded = supervisor.stats.succeeded;
+    await queue.add('noop');
+    await waitFor('the job to succeed', () => supervisor.stats.succeeded > succeeded);
+  };
+  try {
+    await runOne();
+    const before = opened;
+    await sleep(11_000);
+    await runOne();
+    assert.equal(opened - before, 0, 'connections opened after the idle spell');
+  } finally {
+    pg.Client.prototype.connect = connect;
+    await supervisor.stop();
+    await queue.close();
+    await db.drop();
   }
 });

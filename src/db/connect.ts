@@ -69,7 +69,10 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
   }
   const where = describeUrl(url);
   const newPool = (config: pg.PoolConfig): pg.Pool => {
-    const created = new pg.Pool({ connectionString: url, application_name: options.applicationName, ...config });
+    // min 1: one connection per pool outlives pg's 10 s idle timeout, so an
+    // idle supervisor does not reconnect for its heartbeat, nor for the
+    // first completion after a quiet spell.
+    const created = new pg.Pool({ connectionString: url, application_name: options.applicationName, min: 1, ...config });
     // An idle pooled connection that breaks must not crash the process; the
     // next query gets a fresh one.
     created.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
