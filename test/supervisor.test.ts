@@ -57,6 +57,14 @@ describe('a supervisor', () => {
     await stop(supervisor);
   });
 
+  it('gives its threads what they need to run jobs and nothing else (no database URL)', async () => {
+    const supervisor = await start();
+    const { id } = await queue.add('showWorkerData', {}, { maxAttempts: 1 });
+    await waitFor('the job to fail', async () => (await statusOf(id)) === 'failed');
+    assert.match((await job(id)).last_error, /^Error: workerData: concurrency,logFormat,logLevel,tasksPath\n/);
+    await stop(supervisor);
+  });
+
   it('keeps claiming and answering while CPU-bound jobs fill every thread', async () => {
     const supervisor = await start({ threads: 2, concurrency: 2 });
     let longestGap = 0;

@@ -36,7 +36,10 @@ export class WorkerPool {
     readonly options: PoolOptions,
     private readonly log: Logger,
   ) {
-    const { threads, threadMemoryMb, ...workerData } = options;
+    // Only what a thread needs: the options object may carry more (the
+    // supervisor passes its whole config, database URL included).
+    const { threads, threadMemoryMb, tasksPath, concurrency, logLevel, logFormat } = options;
+    const workerData: ThreadData = { tasksPath, concurrency, logLevel, logFormat };
     this.piscina = new Piscina({
       filename: new URL('./thread.js', import.meta.url).href,
       minThreads: threads,
@@ -55,7 +58,7 @@ export class WorkerPool {
       niceIncrement: 10,
       // We keep our own run times (supervisor_job_duration_seconds).
       recordTiming: false,
-      workerData: workerData satisfies ThreadData,
+      workerData,
       ...(threadMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: threadMemoryMb } } : {}),
     });
     // An error a thread raises outside any task (a stray timer's throw) would
