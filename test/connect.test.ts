@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,6 +56,43 @@ it('keeps a connection per pool through an idle spell longer than pg\'s 10 s idl
   } finally {
     pg.Client.prototype.connect = connect;
     await supervisor.stop();
+    await queue.close();
+    await db.drop();
+  }
+});
+
+it('turns TCP keepalive on for every connection a supervisor and a Queue open, LISTEN included', async () => {
+  const db = await testDb('keep_alive');
+  const connect = pg.Client.prototype.connect;
+  const setKeepAlive = Socket.prototype.setKeepAlive;
+  let clients = 0;
+  const probed = new Set<Socket>();
+  pg.Client.prototype.connect = function (this: pg.Client, ...args: Parameters<typeof connect>) {
+    clients++;
+    return connect.apply(this, args);
+  } as typeof connect;
+  Socket.prototype.setKeepAlive = function (this: Socket, enable?: boolean, delay?: number) {
+    if (enable && delay === 30_000) probed.add(this);
+    return setKeepAlive.call(this, enable, delay);
+  };
+  const queue = new Queue({ connectionString: db.url, schema: db.schema });
+  try {
+    const supervisor = await startSupervisor({
+      connectionString: db.url, schema: db.schema, tasks: join(fixtures, 'tasks.js'), threads: 1, logLevel: 'silent',
+    });
+    try {
+      const succeeded = supervisor.stats.succeeded;
+      await queue.add('noop');
+      await waitFor('the job to succeed', () => supervisor.stats.succeeded > succeeded);
+    } finally {
+      await supervisor.stop();
+    }
+    // claims, the main pool, LISTEN, completions and the Queue at least
+    assert.ok(clients >= 5, `${clients} connections`);
+    assert.equal(probed.size, clients, 'connections with keepalive after 30 s');
+  } finally {
+    pg.Client.prototype.connect = connect;
+    Socket.prototype.setKeepAlive = setKeepAlive;
     await queue.close();
     await db.drop();
   }

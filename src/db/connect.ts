@@ -9,6 +9,7 @@ import pg from 'pg';
 import { parseDatabaseUrl } from '../config.js';
 import type { Logger } from '../log.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
+import { KEEP_ALIVE } from './keep-alive.js';
 
 /** A connection pool and, when embedded, the server behind it. */
 export interface Database {
@@ -72,7 +73,7 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     // min 1: one connection per pool outlives pg's 10 s idle timeout, so an
     // idle supervisor does not reconnect for its heartbeat, nor for the
     // first completion after a quiet spell.
-    const created = new pg.Pool({ connectionString: url, application_name: options.applicationName, min: 1, ...config });
+    const created = new pg.Pool({ connectionString: url, application_name: options.applicationName, min: 1, ...KEEP_ALIVE, ...config });
     // An idle pooled connection that breaks must not crash the process; the
     // next query gets a fresh one.
     created.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));

@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import { ConfigError, JOB_DEFAULTS, connectionOptions, databaseUrl, type JobStatus } from '../config.js';
+import { KEEP_ALIVE } from '../db/keep-alive.js';
 import { producerStatements } from '../db/sql/producer.js';
 
 /** Options of one job. Every field is optional. */
@@ -95,7 +96,7 @@ export class Queue {
       // a new connection and re-prepare its statement (8-10 ms instead of
       // 1.5). min 1 keeps one open; allowExitOnIdle lets a script that never
       // calls close() still exit once its adds are done.
-      this.pool = new pg.Pool({ connectionString: url, max: 4, min: 1, allowExitOnIdle: true });
+      this.pool = new pg.Pool({ connectionString: url, max: 4, min: 1, allowExitOnIdle: true, ...KEEP_ALIVE });
       this.pool.on('error', () => undefined); // a broken idle connection is replaced on next use
       this.ownsPool = true;
     }

@@ -6,6 +6,7 @@
  * re-opened with backoff when it drops.
  */
 import pg from 'pg';
+import { KEEP_ALIVE } from '../db/keep-alive.js';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
 import { reconnectDelayMs } from './backoff.js';
@@ -68,7 +69,7 @@ export class Wakeup {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url, application_name: this.options.applicationName });
+    const client = new pg.Client({ connectionString: this.options.url, application_name: this.options.applicationName, ...KEEP_ALIVE });
     client.on('notification', ({ channel, payload }) => {
       if (channel === this.options.offerChannel) this.options.handedOff(payload ?? '');
       else this.options.wake();
