@@ -5,7 +5,7 @@ import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { openDatabase } from '../src/db/connect.js';
-import { Queue, startSupervisor } from '../src/index.js';
+import { Queue, startSupervisor, type Supervisor } from '../src/index.js';
 import { silentLogger } from '../src/log.js';
 import { fixtures } from './helpers/cli.js';
 import { testDb, waitFor } from './helpers/db.js';
@@ -28,33 +28,48 @@ it('claims commit without waiting for the WAL flush and keep one plan; batch wri
   }
 });
 
+/** Counts the pg clients that connect until `restore()` is called. */
+function countConnects(): { readonly count: number; restore(): void } {
+  const connect = pg.Client.prototype.connect;
+  let count = 0;
+  pg.Client.prototype.connect = function (this: pg.Client, ...args: Parameters<typeof connect>) {
+    count++;
+    return connect.apply(this, args);
+  } as typeof connect;
+  return {
+    get count() {
+      return count;
+    },
+    restore: () => {
+      pg.Client.prototype.connect = connect;
+    },
+  };
+}
+
+/** Adds a no-op job and waits until the supervisor has run it. */
+async function runOneJob(queue: Queue, supervisor: Supervisor): Promise<void> {
+  const succeeded = supervisor.stats.succeeded;
+  await queue.add('noop');
+  await waitFor('the job to succeed', () => supervisor.stats.succeeded > succeeded);
+}
+
 it('keeps a connection per pool through an idle spell longer than pg\'s 10 s idle timeout: the next add and its completion open none', async () => {
   const db = await testDb('idle_connections');
   const queue = new Queue({ connectionString: db.url, schema: db.schema });
   // A long lease keeps the heartbeat and recovery quiet during the spell;
-  // the wait below counts the supervisor's own stats, not the database.
+  // the wait counts the supervisor's own stats, not the database.
   const supervisor = await startSupervisor({
     connectionString: db.url, schema: db.schema, tasks: join(fixtures, 'tasks.js'), threads: 1, lease: 120_000, logLevel: 'silent',
   });
-  let opened = 0;
-  const connect = pg.Client.prototype.connect;
-  pg.Client.prototype.connect = function (this: pg.Client, ...args: Parameters<typeof connect>) {
-    opened++;
-    return connect.apply(this, args);
-  } as typeof connect;
-  const runOne = async () => {
-    const succeeded = supervisor.stats.succeeded;
-    await queue.add('noop');
-    await waitFor('the job to succeed', () => supervisor.stats.succeeded > succeeded);
-  };
+  const connects = countConnects();
   try {
-    await runOne();
-    const before = opened;
+    await runOneJob(queue, supervisor);
+    const before = connects.count;
     await sleep(11_000);
-    await runOne();
-    assert.equal(opened - before, 0, 'connections opened after the idle spell');
+    await runOneJob(queue, supervisor);
+    assert.equal(connects.count - before, 0, 'connections opened after the idle spell');
   } finally {
-    pg.Client.prototype.connect = connect;
+    connects.restore();
     await supervisor.stop();
     await queue.close();
     await db.drop();
@@ -63,14 +78,9 @@ it('keeps a connection per pool through an idle spell longer than pg\'s 10 s idl
 
 it('turns TCP keepalive on for every connection a supervisor and a Queue open, LISTEN included', async () => {
   const db = await testDb('keep_alive');
-  const connect = pg.Client.prototype.connect;
+  const connects = countConnects();
   const setKeepAlive = Socket.prototype.setKeepAlive;
-  let clients = 0;
   const probed = new Set<Socket>();
-  pg.Client.prototype.connect = function (this: pg.Client, ...args: Parameters<typeof connect>) {
-    clients++;
-    return connect.apply(this, args);
-  } as typeof connect;
   Socket.prototype.setKeepAlive = function (this: Socket, enable?: boolean, delay?: number) {
     if (enable && delay === 30_000) probed.add(this);
     return setKeepAlive.call(this, enable, delay);
@@ -81,17 +91,15 @@ it('turns TCP keepalive on for every connection a supervisor and a Queue open, L
       connectionString: db.url, schema: db.schema, tasks: join(fixtures, 'tasks.js'), threads: 1, logLevel: 'silent',
     });
     try {
-      const succeeded = supervisor.stats.succeeded;
-      await queue.add('noop');
-      await waitFor('the job to succeed', () => supervisor.stats.succeeded > succeeded);
+      await runOneJob(queue, supervisor);
     } finally {
       await supervisor.stop();
     }
     // claims, the main pool, LISTEN, completions and the Queue at least
-    assert.ok(clients >= 5, `${clients} connections`);
-    assert.equal(probed.size, clients, 'connections with keepalive after 30 s');
+    assert.ok(connects.count >= 5, `${connects.count} connections`);
+    assert.equal(probed.size, connects.count, 'connections with keepalive after 30 s');
   } finally {
-    pg.Client.prototype.connect = connect;
+    connects.restore();
     Socket.prototype.setKeepAlive = setKeepAlive;
     await queue.close();
     await db.drop();
