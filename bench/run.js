@@ -1,5 +1,5 @@
 // `npm run bench`: pg-supervisor and its peers, side by side, on one database.
-//   node bench/run.js            full run (about ten minutes)
+//   node bench/run.js            full run (about fifteen minutes)
 //   node bench/run.js --quick    a smoke run with small numbers (CI)
 // Every measurement runs in a fresh process and a fresh schema; runs of the
 // different systems are interleaved so that noise on this shared machine
