@@ -106,11 +106,11 @@ const scenarios = {
 
   /**
    * Enqueue → handler start, one job at a time on an idle system, `gapMs`
-   * apart. With `warmup`, `samples` jobs right after start (cold), then
-   * `warmup` jobs one at a time, unmeasured, then `samples` jobs again (the
-   * headline: the steady state of a supervisor that has been up a while). Until V8 has optimised a system's hot path, its
-   * background compiler threads take CPU from the very processes a job
-   * passes through, and on 2 cores that shows in the tail.
+   * apart. With `warmup`: `samples` jobs right after start (cold), then
+   * `warmup` jobs back to back, unmeasured, then `samples` jobs again (the
+   * headline: the steady state of a supervisor that has been up a while).
+   * The first jobs are slower for every system: V8 is still compiling its
+   * hot path, on the same two cores the job passes through.
    */
   async latency() {
     const s = await system();
