@@ -51,8 +51,8 @@ function plan() {
     ['drain 20,000 no-op jobs', 'drain', { n: 20_000 }, everyone, ['jobsPerSecond', 'nodeCpuUsPerJob', 'mainThreadCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPer1kJobs', 'walBytesPerJob']],
     ['drain 100,000 no-op jobs', 'drain', { n: 100_000 }, fast, ['jobsPerSecond', 'nodeCpuUsPerJob', 'mainThreadCpuUsPerJob', 'pgCpuUsPerJob', 'xactsPer1kJobs', 'walBytesPerJob']],
     // 500 samples: p99 is then the 5th slowest, not the 2nd. Warm: after
-    // 2,000 unmeasured jobs, by when V8 has compiled each system's hot path
-    // (scenario.js says why that matters); cold: the 500 right after start.
+    // 2,000 unmeasured jobs; cold: the 500 right after start (scenario.js
+    // says why they differ).
     ['enqueue → start latency (500 jobs, 20 ms apart)', 'latency', { samples: 500, gapMs: 20, warmup: 2000 }, [OURS, 'graphile-worker:batching', 'pg-boss', 'bullmq', 'raw'], LATENCY],
     ['bulk insert 100,000 jobs', 'insert', { n: 100_000 }, [OURS, 'graphile-worker:batching', 'pg-boss', 'bullmq'], ['jobsPerSecond']],
     // --concurrency 1: each job waits for the claim round trip after the previous one.

@@ -20,10 +20,11 @@ export interface Database {
    * planner cannot know a batch's size, and with statistics taken while no
    * job ran it estimates one matching row and picks a nested loop that is
    * quadratic in the batch (seconds for 2,000 jobs); a hash join over a
-   * primary-key scan is linear whatever the statistics say. Planned once
-   * (`plan_cache_mode`), the plans test/plans.test.ts checks: left to
-   * choose, PostgreSQL planned every completion afresh, 0.15 ms of its CPU
-   * each, which a job that finishes alone pays in full.
+   * primary-key scan is linear whatever the statistics say. These are
+   * planned once (`plan_cache_mode`), with the generic plans that
+   * test/plans.test.ts checks: left to choose, PostgreSQL planned every
+   * completion afresh, 0.15 ms of its CPU each, which a job that finishes
+   * alone pays in full.
    */
   batchPool: pg.Pool;
   /**
