@@ -175,7 +175,7 @@ describe('commands', () => {
     const [first] = parsed;
     const one = await cli('retry', first.job_id);
     assert.match(one.stdout, /re-queued 1 job/);
-    const all = await cli('retry', '--failed');
+    const all = await cli('retry', '--failed', '--task', 'broken');
     assert.match(all.stdout, /re-queued 2 jobs/);
     const rows = await db.query(`select job_status, attempts from jobs where task = 'broken'`);
     assert.ok(rows.every((row) => row.job_status === 'pending' && row.attempts === 0));
@@ -196,10 +196,12 @@ describe('commands', () => {
 
   it('status shows live supervisors and counts by queue and status', async () => {
     await db.query(`insert into supervisors (supervisor_id, host, pid, threads, concurrency) values ('test-sup', 'h', 1, 2, 3)`);
+    await db.query(`insert into jobs (task, queue, job_status) select 'counted', 'status-q', s from unnest('{pending,pending,failed}'::text[]) s`);
     const { code, stdout } = await cli('status');
     assert.equal(code, 0);
     assert.match(stdout, /supervisors \(1\):/);
     assert.match(stdout, /test-sup\s+h\s+1\s+2×3/);
-    assert.match(stdout, /mail\s+pending\s+1/);
+    assert.match(stdout, /status-q\s+failed\s+1\n/);
+    assert.match(stdout, /status-q\s+pending\s+2\n/);
   });
 });

@@ -17,6 +17,7 @@ it('two supervisor processes drain 2,000 jobs, each run exactly once', async () 
   const env = { DATABASE_URL: db.url, SUPERVISOR_SCHEMA: db.schema, TEST_OUT: out };
   const args = ['--tasks', join(fixtures, 'tasks.js'), '--threads', '2', '--concurrency', '8'];
   const supervisors = [new SupervisorProcess(args, env), new SupervisorProcess(args, env)];
+  let exits;
   try {
     await Promise.all(supervisors.map((s) => s.started()));
     const queue = new Queue({ connectionString: db.url, schema: db.schema });
@@ -37,8 +38,8 @@ it('two supervisor processes drain 2,000 jobs, each run exactly once', async () 
     const [attempts] = await db.query(`select max(attempts)::int as max, min(attempts)::int as min from jobs`);
     assert.deepEqual(attempts, { max: 1, min: 1 });
   } finally {
-    const exits = await Promise.all(supervisors.map((s) => s.stop()));
-    assert.deepEqual(exits.map((e) => e.code), [0, 0], 'graceful exit on SIGTERM');
+    exits = await Promise.all(supervisors.map((s) => s.stop()));
   }
+  assert.deepEqual(exits.map((e) => e.code), [0, 0], 'graceful exit on SIGTERM');
   assert.deepEqual(await db.query(`select * from supervisors`), [], 'supervisors deregistered on exit');
 });

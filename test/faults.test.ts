@@ -32,6 +32,7 @@ it('loses no job and runs none twice when the database connection drops in the m
     { DATABASE_URL: viaProxy.href, SUPERVISOR_SCHEMA: db.schema, TEST_OUT: out },
   );
   const queue = new Queue({ connectionString: db.url, schema: db.schema });
+  let exit;
   try {
     await supervisor.started();
     await queue.addMany(Array.from({ length: 3000 }, () => ({ task: 'sleep', payload: { ms: 5 } })));
@@ -54,7 +55,7 @@ it('loses no job and runs none twice when the database connection drops in the m
     assert.ok(supervisor.lines.some((line) => /reconnect|will retry/.test(String(line.msg))), 'the faults were logged');
   } finally {
     await queue.close();
-    const { code } = await supervisor.stop();
-    assert.equal(code, 0);
+    exit = await supervisor.stop();
   }
+  assert.equal(exit.code, 0, 'graceful exit on SIGTERM');
 });

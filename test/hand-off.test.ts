@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Queue, startSupervisor, type Supervisor, type SupervisorOptions } from '../src/index.js';
 import { fixtures, SupervisorProcess } from './helpers/cli.js';
 import { testDb, waitFor, type TestDb } from './helpers/db.js';
-import { readRuns, recordFile } from './helpers/records.js';
+import { gate, readRuns, recordFile } from './helpers/records.js';
 
 let db: TestDb;
 let queue: Queue;
@@ -38,11 +38,12 @@ describe('hand-off to an idle supervisor', () => {
   it('Queue.add hands a new job straight to the offer: inserted running, attempt 1, then run once', async () => {
     await withSupervisor({}, async (supervisor) => {
       await waitForOffer(supervisor);
-      const { id } = await queue.add('recorded', { n: 1 });
+      const release = gate();
+      const { id } = await queue.add('waitUntil', { gate: release.path });
+      // Read before the job can finish: it was inserted already claimed.
       const row = await db.job(id);
-      // Nothing else could have claimed it between the insert and this read.
-      assert.equal(row.job_status === 'running' || row.job_status === 'success', true, row.job_status as string);
-      assert.equal(row.locked_by ?? supervisor.id, supervisor.id);
+      assert.deepEqual([row.job_status, row.locked_by, row.attempts], ['running', supervisor.id, 1]);
+      release.open();
       await done(id);
       assert.equal((await db.job(id)).attempts, 1);
       assert.equal(supervisor.stats.handedOff, 1);
@@ -59,9 +60,11 @@ describe('hand-off to an idle supervisor', () => {
       const scheduled = await queue.add('recorded', {}, { runAt: new Date(Date.now() + 300) });
       const unknown = await queue.add('no-such-task', {});
       assert.equal((await db.job(scheduled.id)).job_status, 'pending');
-      assert.equal((await db.job(unknown.id)).job_status, 'pending');
       await done(keyed.id);
       await done(scheduled.id);
+      // The unknown task's notification woke a claim before the scheduled job was due.
+      const row = await db.job(unknown.id);
+      assert.deepEqual([row.job_status, row.attempts, row.last_error], ['pending', 0, null]);
       assert.equal(supervisor.stats.handedOff, 0);
       assert.ok(await offerOf(supervisor.id));
       await db.query(`delete from jobs where job_id = $1`, [unknown.id]);
@@ -126,7 +129,7 @@ describe('hand-off to an idle supervisor', () => {
     const victimId = (await victim.started()).supervisorId as string;
     await waitFor('the victim offers a slot', () => offerOf(victimId));
     victim.kill('SIGKILL');
-    await victim.exited;
+    await victim.waitForExit();
     // As if it had died between two heartbeats, the moment before the add.
     await db.query(`update supervisors set heartbeat_at = now() where supervisor_id = $1`, [victimId]);
     const { id } = await queue.add('recorded', { n: 2 });

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Queue, startSupervisor, type Supervisor, type SupervisorOptions } from '../src/index.js';
 import { fixtures } from './helpers/cli.js';
 import { testDb, waitFor, type TestDb } from './helpers/db.js';
-import { readRuns, recordFile } from './helpers/records.js';
+import { gate, readRuns, recordFile } from './helpers/records.js';
 
 let db: TestDb;
 let queue: Queue;
@@ -62,19 +62,22 @@ describe('a job that misbehaves fails alone', () => {
 
   it('process.exit() in a handler fails only that job; a job beside it in the thread runs again without losing an attempt', async () => {
     await withSupervisor({ threads: 1, concurrency: 2, queues: 'exit' }, async (supervisor) => {
-      const [sleeper] = await queue.addMany([{ task: 'sleep', payload: { ms: 1500 }, queue: 'exit' }]);
-      await waitFor('sleeper started', () => runsOf(sleeper!.id).length === 1);
+      const release = gate();
+      const sleeper = await queue.add('waitUntil', { gate: release.path }, { queue: 'exit' });
+      await waitFor('sleeper started', () => runsOf(sleeper.id).length === 1);
       const exiter = await queue.add('exit', { code: 3 }, { queue: 'exit', maxAttempts: 1 });
       await settled(exiter.id);
       const row = await job(exiter.id);
       assert.equal(row.job_status, 'failed');
       assert.equal(row.last_error, 'the handler called process.exit(3), which ended its worker thread');
-      await settled(sleeper!.id);
-      const victim = await job(sleeper!.id);
+      await waitFor('sleeper started again', () => runsOf(sleeper.id).length === 2);
+      release.open();
+      await settled(sleeper.id);
+      const victim = await job(sleeper.id);
       assert.equal(victim.job_status, 'success');
       assert.equal(victim.attempts, 1, 'the attempt cut short by the other job was not counted');
-      assert.equal(runsOf(sleeper!.id).length, 2);
-      assert.ok(supervisor.stats.released >= 1);
+      assert.deepEqual(runsOf(sleeper.id).map((run) => run.attempt), [1, 1]);
+      assert.equal(supervisor.stats.released, 1);
     });
   });
 
@@ -100,11 +103,14 @@ describe('a job that misbehaves fails alone', () => {
 
   it('a timed-out job takes its thread down, but the jobs beside it run again without losing an attempt', async () => {
     await withSupervisor({ threads: 1, concurrency: 2, queues: 'victim' }, async () => {
-      const sleeper = await queue.add('sleep', { ms: 3000 }, { queue: 'victim' });
+      const release = gate();
+      const sleeper = await queue.add('waitUntil', { gate: release.path }, { queue: 'victim' });
       await waitFor('sleeper started', () => runsOf(sleeper.id).length === 1);
       const hung = await queue.add('hang', {}, { queue: 'victim', timeout: 300, maxAttempts: 1 });
       await settled(hung.id);
       assert.equal((await job(hung.id)).job_status, 'failed');
+      await waitFor('sleeper started again', () => runsOf(sleeper.id).length === 2);
+      release.open();
       await settled(sleeper.id);
       const victim = await job(sleeper.id);
       assert.equal(victim.job_status, 'success');

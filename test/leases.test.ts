@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Queue, startSupervisor } from '../src/index.js';
 import { fixtures, SupervisorProcess } from './helpers/cli.js';
 import { statusCounts, testDb, waitFor, type TestDb } from './helpers/db.js';
-import { readRuns, recordFile } from './helpers/records.js';
+import { gate, readRuns, recordFile } from './helpers/records.js';
 
 let db: TestDb;
 let queue: Queue;
@@ -38,19 +38,25 @@ describe('leases and recovery', () => {
         `select 1 from pg_stat_activity where application_name = $1 and query like '%set job_status = ''running''%'`, [victimId]);
       assert.equal(claimConnections.length, 1, 'the victim names its claim connection');
       victim.kill('SIGKILL');
-      await victim.exited;
-      const killedAt = Date.now();
+      await victim.waitForExit();
       // A claim the victim sent just before it died still commits on the
       // server; its backends end once they find the client gone. Only then
       // is the set of jobs it holds final.
       await waitFor('the victim\'s connections closed', async () =>
         (await db.query(`select 1 from pg_stat_activity where application_name = $1`, [victimId])).length === 0);
-      const inFlight = new Set(
-        (await db.query<{ job_id: string }>(`select job_id from jobs where locked_by = $1 and job_status = 'running'`, [victimId])).map((r) => r.job_id),
-      );
-      await waitFor('the victim\'s jobs recovered', async () => (await db.query(`select 1 from jobs where locked_by = $1`, [victimId])).length === 0, 15_000);
-      const recoveredAfter = Date.now() - killedAt;
-      assert.ok(recoveredAfter < leaseMs + leaseMs / 3 + 1500, `recovered ${recoveredAfter} ms after the kill`);
+      const held = await db.query<{ job_id: string; locked_until: Date }>(
+        `select job_id, locked_until from jobs where locked_by = $1 and job_status = 'running'`, [victimId]);
+      const inFlight = new Set(held.map((r) => r.job_id));
+      const expiry = Math.max(...held.map((r) => r.locked_until.getTime()));
+      // Timed by the database's clock from the moment the last lease expired,
+      // so neither the kill nor a slow backend exit counts: recovery runs
+      // every lease/3, and 1 s more is slack for a loaded machine.
+      const recoveredAt = await waitFor('the victim\'s jobs recovered', async () => {
+        const [row] = await db.query(`select count(*)::int as held, now() as at from jobs where locked_by = $1`, [victimId]);
+        return row.held === 0 ? (row.at as Date).getTime() : undefined;
+      });
+      const late = recoveredAt! - expiry;
+      assert.ok(late < leaseMs / 3 + 1000, `recovered ${late} ms after the last lease expired (runs every ${leaseMs / 3} ms)`);
 
       await waitFor('every job succeeded', async () => (await statusCounts(db)).success === 5000, 60_000);
       const runs = readRuns(out);
@@ -71,27 +77,54 @@ describe('leases and recovery', () => {
     }
   });
 
-  it('refuses a late completion for a job whose lease was taken over, and counts it', async () => {
-    const supervisor = await startSupervisor({
-      connectionString: db.url, schema: db.schema, tasks, threads: 1, queues: 'stale', logLevel: 'silent', lease: '60s',
-    });
-    try {
+  describe('the completion fence refuses the outcome of a job this supervisor no longer holds, and counts it', () => {
+    /**
+     * Runs a job that waits at a gate; while it waits, `takeAway` changes its
+     * row as another actor would. Then the job finishes: its outcome must be
+     * refused, leaving the row as `takeAway` left it.
+     */
+    async function refusedAfter(takeAway: (id: string) => Promise<unknown>): Promise<any> {
       const out = recordFile();
-      process.env.TEST_OUT = out;
-      const added = await queue.add('sleep', { ms: 1000 }, { queue: 'stale' });
-      await waitFor('running', async () => (await job(added.id)).job_status === 'running');
-      // Another supervisor recovered the job and runs it as attempt 2.
-      await db.query(`update jobs set locked_by = 'thief', attempts = attempts + 1 where job_id = $1`, [added.id]);
-      await waitFor('the late completion refused', () => supervisor.stats.stale === 1, 10_000);
-      const row = await job(added.id);
-      assert.equal(row.job_status, 'running');
-      assert.equal(row.locked_by, 'thief');
-      assert.equal(row.attempts, 2);
-      assert.equal(supervisor.stats.succeeded, 0);
-      await queue.cancel([added.id]);
-    } finally {
-      await supervisor.stop();
+      process.env.TEST_OUT = out; // worker threads copy the environment when they start
+      const supervisor = await startSupervisor({
+        connectionString: db.url, schema: db.schema, tasks, threads: 1, queues: 'stale', logLevel: 'silent', lease: '60s',
+      });
+      const release = gate();
+      try {
+        const added = await queue.add('waitUntil', { gate: release.path }, { queue: 'stale' });
+        await waitFor('running', () => readRuns(out).some((run) => run.jobId === added.id));
+        await takeAway(added.id);
+        const before = await job(added.id);
+        release.open();
+        await waitFor('the late completion refused', () => supervisor.stats.stale === 1);
+        assert.equal(supervisor.stats.succeeded, 0);
+        const stale = await supervisor.metrics.registry.getSingleMetric('supervisor_stale_completions_total')!.get();
+        assert.equal(stale.values[0]!.value, 1);
+        const after = await job(added.id);
+        assert.deepEqual(after, before, 'the row is as the other actor left it');
+        return after;
+      } finally {
+        release.open();
+        await supervisor.stop();
+      }
     }
+
+    it('a job cancelled while it runs stays cancelled (the holder half)', async () => {
+      const row = await refusedAfter((id) => queue.cancel([id]));
+      assert.deepEqual([row.job_status, row.locked_by, row.attempts], ['cancelled', null, 1]);
+    });
+
+    it('a job recovered and claimed again by the same supervisor keeps its new attempt (the attempt half)', async () => {
+      const row = await refusedAfter((id) => db.query(`update jobs set attempts = attempts + 1 where job_id = $1`, [id]));
+      assert.deepEqual([row.job_status, row.attempts], ['running', 2]);
+      await queue.cancel([row.job_id]);
+    });
+
+    it('a job recovered by another supervisor while its old holder still runs stays with the new holder', async () => {
+      const row = await refusedAfter((id) => db.query(`update jobs set locked_by = 'thief', attempts = attempts + 1 where job_id = $1`, [id]));
+      assert.deepEqual([row.job_status, row.locked_by, row.attempts], ['running', 'thief', 2]);
+      await queue.cancel([row.job_id]);
+    });
   });
 
   it('a heartbeat keeps the lease of a job that runs far longer than the lease', async () => {

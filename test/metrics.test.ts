@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { Queue } from '../src/index.js';
 import { queueDepthReuseMs } from '../src/metrics/metrics.js';
+import { packageRoot } from '../src/paths.js';
 import { fixtures, SupervisorProcess } from './helpers/cli.js';
 import { statusCounts, testDb, waitFor, type TestDb } from './helpers/db.js';
 import { freePort } from './helpers/ports.js';
@@ -73,7 +75,8 @@ it('counts a known workload exactly, over a real HTTP scrape', async () => {
     assert.equal(value(samples, 'supervisor_pool_threads'), 2);
     assert.equal(value(samples, `supervisor_queue_jobs{queue="q2",status="failed"}`), 20);
     assert.ok(samples.has('nodejs_eventloop_lag_seconds'), 'default Node metrics');
-    assert.ok([...samples.keys()].some((key) => key.startsWith('supervisor_info{version="0.1.0"') && key.includes('threads="2"')));
+    const { version } = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8'));
+    assert.ok([...samples.keys()].some((key) => key.startsWith(`supervisor_info{version="${version}"`) && key.includes('threads="2"')));
     const utilization = value(samples, 'supervisor_pool_utilization');
     assert.ok(utilization >= 0 && utilization <= 1);
     assert.ok(![...samples.keys()].some((key) => /job_?id=/.test(key)), 'no job ids in labels');

@@ -1,72 +1,83 @@
 // The claim and the completion must keep their linear plans on a table whose
 // statistics were taken while no job ran (autovacuum does that at any time).
-// These plans are checked, not timed: a seq scan or a nested loop over the
-// batch here once made a 100,000-job drain 50 times slower.
+// These plans are checked, not timed, on the supervisor's own connections
+// (their session settings choose the plans): a seq scan or a nested loop over
+// the batch here once made a 100,000-job drain 50 times slower.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
+import { openDatabase, type Database } from '../src/db/connect.js';
 import { supervisorStatements } from '../src/db/sql/supervisor.js';
+import { silentLogger } from '../src/log.js';
 import { testDb, type TestDb } from './helpers/db.js';
 
 let db: TestDb;
-let client: pg.Client;
+let database: Database;
 const sql = () => supervisorStatements(db.schema, []);
 
 before(async () => {
   db = await testDb('plans');
   await db.query(`insert into jobs (task) select 'noop' from generate_series(1, 20000)`);
   await db.query('analyze jobs');
-  // Like the supervisor's batch pool (src/db/connect.ts).
-  client = new pg.Client({ connectionString: db.url, options: '-c enable_nestloop=off' });
-  await client.connect();
-  await client.query(`set plan_cache_mode = force_generic_plan`);
+  database = await openDatabase({ databaseUrl: db.url }, silentLogger());
 });
 after(async () => {
-  await client.end();
+  await database.close();
   await db.drop();
 });
 
-async function plan(name: string, text: string, args: string): Promise<string> {
-  await client.query(`prepare ${name} as ${text}`);
-  const { rows } = await client.query(`explain (costs off) execute ${name}(${args})`);
-  return rows.map((row) => row['QUERY PLAN']).join('\n');
+/** Runs `explain` on one connection of `pool` for the prepared statement `text`, executed with `args`. */
+async function explain<T>(pool: pg.Pool, text: string, args: string, options: string, read: (rows: any[]) => T): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query(`prepare planned as ${text}`);
+    try {
+      return read((await client.query(`explain (${options}) execute planned(${args})`)).rows);
+    } finally {
+      await client.query('deallocate planned');
+    }
+  } finally {
+    client.release();
+  }
 }
 
+/** The plan as text, without running the statement. */
+const plan = (pool: pg.Pool, text: string, args: string) =>
+  explain(pool, text, args, 'costs off', (rows) => rows.map((row) => row['QUERY PLAN']).join('\n'));
+
 it('claims by primary key, never scanning the whole table', async () => {
-  const text = await plan('claim', sql().claimJobs.text, `'{noop}', 2048, 'me', 30000`);
+  const text = await plan(database.claimPool, sql().claimJobs.text, `'{noop}', 2048, 'me', 30000`);
   assert.match(text, /Index Scan using jobs_pkey on jobs j/);
   assert.match(text, /Index Scan using jobs_claim_idx/);
   assert.doesNotMatch(text, /Seq Scan/);
 });
 
 it('writes a batch of results with a hash join, never a nested loop over the batch', async () => {
-  await client.query(`select 1`); // the claim above left 2048 running jobs; the plan must not care
-  const text = await plan('complete', sql().completeJobs.text, `'1,2,3', '1,1,1', 'success,success,success', null, '0,0,0', 'me'`);
+  const text = await plan(database.batchPool, sql().completeJobs.text, `'1,2,3', '1,1,1', 'success,success,success', null, '0,0,0', 'me'`);
   assert.match(text, /Hash Join/);
   assert.match(text, /Index Scan using jobs_pkey on jobs j/);
   assert.doesNotMatch(text, /Nested Loop|Seq Scan on jobs/);
 });
 
 it('extends leases with a hash join too', async () => {
-  const text = await plan('extend', sql().extendLeases.text, `'me', '{1,2,3}', '{1,1,1}', 30000`);
+  const text = await plan(database.batchPool, sql().extendLeases.text, `'me', '{1,2,3}', '{1,1,1}', 30000`);
   assert.match(text, /Hash Join/);
   assert.doesNotMatch(text, /Nested Loop|Seq Scan on jobs/);
 });
 
 /**
  * EXPLAIN (ANALYZE) of a claim of up to `limit` noop jobs in `target`'s
- * schema, with the generic plan the claim connection uses: it runs the claim.
+ * schema, on the claim connection: ANALYZE runs the claim, so the jobs it
+ * reports are claimed.
  */
-async function explainClaim(target: TestDb, limit: number): Promise<any> {
-  const one = await target.pool.connect();
-  try {
-    await one.query(`set plan_cache_mode = force_generic_plan`);
-    await one.query(`prepare claim as ${supervisorStatements(target.schema, []).claimJobs.text}`);
-    const { rows } = await one.query(`explain (analyze, buffers, format json) execute claim('{noop}', ${limit}, 'me', 30000)`);
-    return rows[0]['QUERY PLAN'][0].Plan;
-  } finally {
-    one.release();
-  }
+function explainClaim(target: TestDb, limit: number): Promise<any> {
+  return explain(
+    database.claimPool,
+    supervisorStatements(target.schema, []).claimJobs.text,
+    `'{noop}', ${limit}, 'me', 30000`,
+    'analyze, buffers, format json',
+    (rows) => rows[0]['QUERY PLAN'][0].Plan,
+  );
 }
 
 it('claims by reading the due jobs only, however many wait for a later run_at', async () => {

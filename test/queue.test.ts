@@ -94,10 +94,12 @@ describe('Queue', () => {
   });
 
   it('lists jobs newest first with filters', async () => {
-    const jobs = await queue.listJobs({ task: 'bulk', limit: 3 });
-    assert.equal(jobs.length, 3);
-    assert.ok(BigInt(jobs[0]!.job_id) > BigInt(jobs[1]!.job_id));
-    assert.equal((await queue.listJobs({ status: 'running' })).length, 0);
+    const added = await queue.addMany(Array.from({ length: 4 }, (_, i) => ({ task: 'listed', queue: i === 3 ? 'other' : 'default' })));
+    const [running] = await db.query(`insert into jobs (task, job_status, locked_by) values ('listed', 'running', 'x') returning job_id`);
+    const ids = (jobs: { job_id: string }[]) => jobs.map((job) => job.job_id);
+    assert.deepEqual(ids(await queue.listJobs({ task: 'listed', limit: 3 })), [running.job_id, added[3]!.id, added[2]!.id]);
+    assert.deepEqual(ids(await queue.listJobs({ task: 'listed', status: 'running' })), [running.job_id]);
+    assert.deepEqual(ids(await queue.listJobs({ task: 'listed', queue: 'other' })), [added[3]!.id]);
   });
 
   it('needs a connection string', () => {

@@ -22,8 +22,8 @@ describe('Limiter', () => {
       ),
     );
     assert.equal(most, 3);
-    assert.deepEqual(started.slice(0, 3), [0, 1, 2]);
-    assert.deepEqual([...started].sort((a, b) => a - b), [...Array(12).keys()]);
+    // Whatever order they finish in, they start in the order they came.
+    assert.deepEqual(started, [...Array(12).keys()]);
   });
 
   it('frees the slot of a function that throws', async () => {

@@ -39,13 +39,20 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
   });
 }
 
+/** How a process ended. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 /** A log line of a supervisor process. */
 export type LogLine = Record<string, unknown> & { msg?: string };
 
 /** A long-running `supervisor run` process whose JSON log lines can be awaited. */
 export class SupervisorProcess {
   readonly lines: LogLine[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Use {@link waitForExit}, which is bounded. */
+  private readonly exited: Promise<Exit>;
   private readonly child: ChildProcess;
   private readonly waiters = new Set<() => void>();
   output = '';
@@ -111,12 +118,28 @@ export class SupervisorProcess {
     return this.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('supervisor started'));
   }
 
+  /** Resolves when the process exits; rejects after `timeoutMs` (the process is then killed). */
+  async waitForExit(timeoutMs = 30_000): Promise<Exit> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.kill('SIGKILL');
+        reject(new Error(`supervisor ${this.pid} did not exit within ${timeoutMs} ms; output:\n${this.output}`));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     this.child.kill(signal);
   }
 
   /** Stops the process (SIGTERM, then SIGKILL after `graceMs`) and waits for it. */
-  async stop(graceMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async stop(graceMs = 15_000): Promise<Exit> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.kill('SIGTERM');
       const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);

@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+// Mutation audit: breaks one condition of the code at a time (a filter, a
+// fence, an ordering rule) and checks that the test files named for it
+// fail. A mutation that survives is a hole in the suite.
+//
+//   npm run test:mutations [-- filter]
+//
+// It edits the compiled test build (build/src/...), one mutation at a time,
+// and restores each file afterwards; src/ is never touched. Tests run with
+// `node build/test/run.js <files>`, so DATABASE_URL is used when set and an
+// embedded PostgreSQL is started otherwise. Takes a few minutes; not part of
+// `npm test`.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const build = (file) => join(root, 'build', 'src', file);
+
+const CLAIM = 'db/sql/supervisor.js';
+const PRODUCER = 'db/sql/producer.js';
+const LIMITER = 'worker/limiter.js';
+
+/** [name, file, text to find (exactly once), replacement, test files that must fail] */
+const MUTATIONS = [
+  // The claim.
+  ['claim: any status', CLAIM, `where job_status = 'pending' and priority = priorities.priority`, `where priority = priorities.priority`, ['statements']],
+  ['claim: not yet due', CLAIM, `and run_at <= now()`, `and true`, ['statements', 'supervisor']],
+  ['claim: due inverted', CLAIM, `and run_at <= now()`, `and run_at > now()`, ['statements']],
+  ['claim: any task', CLAIM, `and task = any($1::text[])`, `and $1::text[] is not null`, ['statements', 'supervisor']],
+  ['claim: any queue', CLAIM, `'and queue = any($5::text[])'`, `'and $5::text[] is not null'`, ['statements', 'supervisor']],
+  ['claim: job_id order only', CLAIM, `order by run_at, job_id`, `order by job_id`, ['statements']],
+  ['claim: run_at descending', CLAIM, `order by run_at, job_id`, `order by run_at desc, job_id`, ['statements']],
+  ['claim: job_id descending', CLAIM, `order by run_at, job_id`, `order by run_at, job_id desc`, ['statements']],
+  ['claim: highest priority first', CLAIM, `order by priority limit 1)`, `order by priority desc limit 1)`, ['statements', 'supervisor']],
+  ['claim: next priority down', CLAIM, `p.priority > priorities.priority`, `p.priority < priorities.priority`, ['statements']],
+  ['claim: no overall limit', CLAIM, `limit \${limit}))`, `))`, ['statements']],
+  ['claim: waits for locked jobs', CLAIM, `limit \${limit}\n        for update skip locked`, `limit \${limit}\n        for update`, ['statements']],
+  ['claim: attempt not counted', CLAIM, `attempts = j.attempts + 1, locked_by = $3::text`, `attempts = j.attempts, locked_by = $3::text`, ['statements']],
+  ['claim: no lease', CLAIM, `locked_until = now() + $4::int * interval '1 millisecond', updated_at = now()\n    where j.job_id`, `locked_until = now(), updated_at = now()\n    where j.job_id`, ['statements']],
+  // The claim while an offer stands.
+  ['offer claim: offered slot never taken', CLAIM, `$2::int + (select count(*)::int from mine)`, `$2::int`, ['statements']],
+  ['offer claim: withdrawn too early', CLAIM, `(select count(*) from claimed) > $2::int`, `(select count(*) from claimed) >= $2::int`, ['statements']],
+  ['offer claim: waits for a producer', CLAIM, `where supervisor_id = $3::text for update skip locked`, `where supervisor_id = $3::text for update`, ['statements']],
+  ['offer claim: withdrawal not reported', CLAIM, `and not exists (select 1 from withdrawn)`, ``, ['statements']],
+  // The completion fence and outcomes.
+  ['complete: fence ignores the holder', CLAIM, `and j.locked_by = $6::text and j.attempts = o.attempt`, `and $6::text is not null and j.attempts = o.attempt`, ['statements', 'leases']],
+  ['complete: fence ignores the attempt', CLAIM, `and j.locked_by = $6::text and j.attempts = o.attempt`, `and j.locked_by = $6::text and o.attempt is not null`, ['statements', 'leases']],
+  ['complete: fails one attempt late', CLAIM, `when o.kind = 'error' and j.attempts >= j.max_attempts then 'failed'`, `when o.kind = 'error' and j.attempts > j.max_attempts then 'failed'`, ['statements']],
+  ['complete: release counts the attempt', CLAIM, `when o.kind = 'release' then j.attempts - 1`, `when o.kind = 'release' then j.attempts`, ['statements', 'isolation']],
+  ['complete: no retry delay', CLAIM, `then now() + o.retry_delay_ms * interval '1 millisecond'`, `then now()`, ['statements', 'supervisor']],
+  ['complete: requeue not due now', CLAIM, `when o.kind in ('requeue', 'release') then now()`, `when o.kind in ('requeue', 'release') then j.run_at`, ['statements']],
+  ['complete: release forgets the last error', CLAIM, `last_error = coalesce(o.error, j.last_error)`, `last_error = o.error`, ['statements']],
+  ['complete: never finished', CLAIM, `finished_at = case when o.kind = 'success' or`, `finished_at = case when false or`, ['statements']],
+  // Lease extension.
+  ['extend: fence ignores the holder', CLAIM, `and j.locked_by = $1::text and j.attempts = h.attempt`, `and $1::text is not null and j.attempts = h.attempt`, ['statements']],
+  ['extend: fence ignores the attempt', CLAIM, `and j.locked_by = $1::text and j.attempts = h.attempt`, `and j.locked_by = $1::text and h.attempt is not null`, ['statements']],
+  // Recovery.
+  ['recover: live leases too', CLAIM, `and j.locked_until < now()`, `and true`, ['statements', 'leases']],
+  ['recover: any status', CLAIM, `where lock.held and j.job_status = 'running'`, `where lock.held`, ['statements']],
+  ['recover: without the lock', CLAIM, `where lock.held and j.job_status = 'running'`, `where j.job_status = 'running'`, ['statements']],
+  ['recover: fails one attempt late', CLAIM, `set job_status = case when j.attempts >= j.max_attempts then 'failed' else 'pending' end,\n           last_error = format`, `set job_status = case when j.attempts > j.max_attempts then 'failed' else 'pending' end,\n           last_error = format`, ['statements']],
+  ['recover: removes live supervisors', CLAIM, `s.heartbeat_at < now() - $1::int`, `s.heartbeat_at > now() - $1::int`, ['statements']],
+  // Hand-off (insert-job).
+  ['hand-off: jobs with a key', PRODUCER, `where $7::text is null and`, `where`, ['statements']],
+  ['hand-off: jobs for later', PRODUCER, `and coalesce($5::timestamptz, now()) <= now()`, ``, ['statements']],
+  ['hand-off: unknown tasks', PRODUCER, `and $1::text = any(s.tasks)`, ``, ['statements', 'hand-off']],
+  ['hand-off: unserved queues', PRODUCER, `and (s.queues = '{}' or $2::text = any(s.queues))`, ``, ['statements']],
+  ['hand-off: not to a supervisor of every queue', PRODUCER, `and (s.queues = '{}' or $2::text = any(s.queues))`, `and $2::text = any(s.queues)`, ['statements']],
+  ['hand-off: to a silent supervisor', PRODUCER, `and s.heartbeat_at > now() - f.lease_ms / 2 * interval '1 millisecond'`, ``, ['statements']],
+  ['hand-off: large payloads', PRODUCER, `and octet_length($3::text) <= 7000`, ``, ['statements']],
+  ['hand-off: oversized notifications', PRODUCER, `::text) <= 7800`, `::text) <= 1000000`, ['statements']],
+  ['hand-off: waits for another producer', PRODUCER, `for update of f skip locked`, `for update of f`, ['statements']],
+  // Retry, cancel, list.
+  ['retry: any status', PRODUCER, `where job_status = any($3::text[])`, `where $3::text[] is not null`, ['statements', 'queue', 'cli']],
+  ['retry: any ids', PRODUCER, `and ($1::bigint[] is null or job_id = any($1::bigint[]))`, ``, ['statements']],
+  ['retry: any task', PRODUCER, `and ($2::text is null or task = $2::text)\n       returning job_id`, `\n       returning job_id`, ['statements']],
+  ['retry: attempts kept', PRODUCER, `set job_status = 'pending', attempts = 0,`, `set job_status = 'pending',`, ['statements', 'queue']],
+  ['cancel: finished jobs too', PRODUCER, `and job_status in ('pending', 'running')`, ``, ['statements', 'queue']],
+  ['cancel: lease kept', PRODUCER, `locked_by = null, locked_until = null\n       where job_id = any($1::bigint[])`, `locked_until = null\n       where job_id = any($1::bigint[])`, ['statements']],
+  ['list: any status', PRODUCER, `where ($1::text is null or job_status = $1::text)`, `where true`, ['statements', 'cli']],
+  ['list: any task', PRODUCER, `and ($2::text is null or task = $2::text)\n         and ($3::text`, `and ($3::text`, ['statements']],
+  ['list: any queue', PRODUCER, `and ($3::text is null or queue = $3::text)`, ``, ['statements']],
+  ['list: oldest first', PRODUCER, `order by job_id desc`, `order by job_id`, ['statements', 'queue']],
+  // The worker thread's limiter.
+  ['limiter: newest waiter first', LIMITER, `this.waiting.shift()`, `this.waiting.pop()`, ['worker']],
+  ['limiter: one over its limit', LIMITER, `this.running < this.limit`, `this.running <= this.limit`, ['worker']],
+  ['limiter: slot never freed', LIMITER, `else\n                this.running--;`, `else\n                void 0;`, ['worker']],
+];
+
+function runTests(files) {
+  const result = spawnSync(process.execPath, [join(root, 'build', 'test', 'run.js'), ...files], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, TEST_TIMEOUT_MS: '30000' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const failed = [...result.stdout.matchAll(/^\s*not ok \d+ - (.*)$/gm)].map((m) => m[1].replace(/\s+#.*$/, ''));
+  return { code: result.status, failed };
+}
+
+const filter = process.argv[2];
+const chosen = MUTATIONS.filter(([name]) => !filter || name.includes(filter));
+let survived = 0;
+for (const [name, file, find, replace, tests] of chosen) {
+  const path = build(file);
+  const original = readFileSync(path, 'utf8');
+  const count = original.split(find).length - 1;
+  if (count !== 1) {
+    console.log(`?? ${name}: the text to mutate occurs ${count} times in build/src/${file}; update this script`);
+    survived++;
+    continue;
+  }
+  writeFileSync(path, original.replace(find, () => replace));
+  try {
+    const { code, failed } = runTests(tests);
+    if (code === 0) {
+      survived++;
+      console.log(`SURVIVED ${name} (${tests.join(', ')} passed)`);
+    } else {
+      console.log(`caught   ${name}: ${failed[0] ?? `exit code ${code}`}`);
+    }
+  } finally {
+    writeFileSync(path, original);
+  }
+}
+console.log(`${chosen.length - survived} of ${chosen.length} mutations caught`);
+process.exit(survived === 0 ? 0 : 1);
