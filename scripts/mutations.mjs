@@ -37,7 +37,8 @@ const MUTATIONS = [
   ['claim: next priority down', CLAIM, `p.priority > priorities.priority`, `p.priority < priorities.priority`, ['statements']],
   ['claim: no overall limit', CLAIM, `limit \${limit}))`, `))`, ['statements']],
   ['claim: waits for locked jobs', CLAIM, `limit \${limit}\n        for update skip locked`, `limit \${limit}\n        for update`, ['statements']],
-  ['claim: attempt not counted', CLAIM, `attempts = j.attempts + 1, locked_by = $3::text`, `attempts = j.attempts, locked_by = $3::text`, ['statements']],
+  ['claim: attempt not counted', CLAIM, `attempts = least(j.attempts, 2147483646) + 1,`, `attempts = least(j.attempts, 2147483646),`, ['statements']],
+  ['claim: attempt count overflows', CLAIM, `attempts = least(j.attempts, 2147483646) + 1,`, `attempts = j.attempts + 1,`, ['statements', 'bad-rows']],
   ['claim: no lease', CLAIM, `locked_until = now() + $4::int * interval '1 millisecond', updated_at = now()\n    where j.job_id`, `locked_until = now(), updated_at = now()\n    where j.job_id`, ['statements']],
   // The claim while an offer stands.
   ['offer claim: offered slot never taken', CLAIM, `$2::int + (select count(*)::int from mine)`, `$2::int`, ['statements']],
@@ -50,13 +51,14 @@ const MUTATIONS = [
   ['complete: fails one attempt late', CLAIM, `when o.kind = 'error' and j.attempts >= j.max_attempts then 'failed'`, `when o.kind = 'error' and j.attempts > j.max_attempts then 'failed'`, ['statements']],
   ['complete: release counts the attempt', CLAIM, `when o.kind = 'release' then j.attempts - 1`, `when o.kind = 'release' then j.attempts`, ['statements', 'isolation']],
   ['complete: no retry delay', CLAIM, `then now() + o.retry_delay_ms * interval '1 millisecond'`, `then now()`, ['statements', 'supervisor']],
-  ['complete: requeue not due now', CLAIM, `when o.kind in ('requeue', 'release') then now()`, `when o.kind in ('requeue', 'release') then j.run_at`, ['statements']],
+  ['complete: requeue to the back of the line', CLAIM, `                         else j.run_at end,`, `                         when o.kind in ('requeue', 'release') then now() else j.run_at end,`, ['statements']],
   ['complete: release forgets the last error', CLAIM, `last_error = coalesce(o.error, j.last_error)`, `last_error = o.error`, ['statements']],
   ['complete: never finished', CLAIM, `finished_at = case when o.kind = 'success' or`, `finished_at = case when false or`, ['statements']],
   // Lease extension.
   ['extend: fence ignores the holder', CLAIM, `and j.locked_by = $1::text and j.attempts = h.attempt`, `and $1::text is not null and j.attempts = h.attempt`, ['statements']],
   ['extend: fence ignores the attempt', CLAIM, `and j.locked_by = $1::text and j.attempts = h.attempt`, `and j.locked_by = $1::text and h.attempt is not null`, ['statements']],
   // Recovery.
+  ['recover: to the back of the line', CLAIM, `during attempt %s', j.locked_by, j.attempts),`, `during attempt %s', j.locked_by, j.attempts), run_at = now(),`, ['statements', 'leases']],
   ['recover: live leases too', CLAIM, `and j.locked_until < now()`, `and true`, ['statements', 'leases']],
   ['recover: any status', CLAIM, `where lock.held and j.job_status = 'running'`, `where lock.held`, ['statements']],
   ['recover: without the lock', CLAIM, `where lock.held and j.job_status = 'running'`, `where j.job_status = 'running'`, ['statements']],
@@ -83,6 +85,12 @@ const MUTATIONS = [
   ['list: any task', PRODUCER, `and ($2::text is null or task = $2::text)\n         and ($3::text`, `and ($3::text`, ['statements']],
   ['list: any queue', PRODUCER, `and ($3::text is null or queue = $3::text)`, ``, ['statements']],
   ['list: oldest first', PRODUCER, `order by job_id desc`, `order by job_id`, ['statements', 'queue']],
+  // Input checks and what threads get.
+  ['queue: any jobKey length', 'queue/queue.js', `if (bytes > maxBytes)`, `if (false)`, ['queue', 'cli']],
+  ['queue: NUL in a payload', 'queue/queue.js', `if (NUL_ESCAPE.test(text))`, `if (false)`, ['queue', 'cli']],
+  ['errors: NUL kept in last_error', 'worker/errors.js', `text = text.replaceAll('\\0', '\\\\0');`, ``, ['supervisor']],
+  ['threads: see the database URL', 'worker/pool.js', `env: threadEnvironment(process.env, options.databaseUrl),`, ``, ['supervisor']],
+  ['connections: no connect timeout', 'db/connect.js', `connectionTimeoutMillis: connectTimeoutMs,`, ``, ['cli']],
   // The worker thread's limiter.
   ['limiter: newest waiter first', LIMITER, `this.waiting.shift()`, `this.waiting.pop()`, ['worker']],
   ['limiter: one over its limit', LIMITER, `this.running < this.limit`, `this.running <= this.limit`, ['worker']],

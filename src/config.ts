@@ -53,10 +53,14 @@ function integer(min: number, max: number): Parser<number> {
   };
 }
 
+/** The longest duration a timer can wait (Node fires longer ones at once) and an int column can hold: about 24.8 days. */
+export const MAX_DURATION_MS = 2_147_483_647;
+
 function durationAtLeast(minMs: number): Parser<number> {
   return (raw, where) => {
     const ms = parseDuration(raw, where);
     if (ms < minMs) throw new ConfigError(`${where} must be at least ${minMs}ms (got '${String(raw)}')`);
+    if (ms > MAX_DURATION_MS) throw new ConfigError(`${where} must be at most ${MAX_DURATION_MS}ms, about 24.8 days (got '${String(raw)}')`);
     return ms;
   };
 }
@@ -159,6 +163,14 @@ export const connectionOptions = {
     defaultText: 'embedded PostgreSQL',
     parse: databaseUrl,
   } satisfies OptionSpec<string | undefined>,
+  connectTimeout: {
+    flag: 'connect-timeout',
+    env: 'SUPERVISOR_CONNECT_TIMEOUT',
+    describe: 'Give up on a database connection that has not answered within this time',
+    default: 10_000,
+    defaultText: '10s',
+    parse: durationAtLeast(100),
+  } satisfies OptionSpec<number>,
   schema: {
     flag: 'schema',
     env: 'SUPERVISOR_SCHEMA',

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectionOptions, enqueueOptions, jobsOptions, retryOptions, runOptions } from '../src/config.js';
+import { listMigrations } from '../src/db/migrate.js';
 import { fixtures, runCli } from './helpers/cli.js';
 import { testDb, type TestDb } from './helpers/db.js';
-import { freePort } from './helpers/ports.js';
+import { freePort, silentServer } from './helpers/ports.js';
 
 let db: TestDb;
 let env: NodeJS.ProcessEnv;
@@ -75,6 +76,30 @@ describe('bad input exits non-zero with a clear message and writes nothing', () 
     }
   });
 
+  it('names the host and port of a server that never answers, after --connect-timeout', async () => {
+    const silent = await silentServer();
+    try {
+      const url = `postgres://postgres@127.0.0.1:${silent.port}/app`;
+      for (const args of [['jobs'], ['--tasks', join(fixtures, 'tasks.js')]]) {
+        const { code, stderr } = await runCli([...args, '--connect-timeout', '500ms'], { ...env, DATABASE_URL: url });
+        assert.equal(code, 1, stderr);
+        assert.match(stderr, new RegExp(`cannot connect to PostgreSQL at 127.0.0.1:${silent.port}/app: no answer within 0.5 s \\(--connect-timeout\\)`));
+      }
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('rejects a payload holding a NUL character and a job key over its limit, naming the field', async () => {
+    const nul = await cli('enqueue', 'noop', '{"text":"a\\u0000b"}');
+    assert.equal(nul.code, 2);
+    assert.match(nul.stderr, /payload contains a NUL character/);
+    const long = await cli('enqueue', 'noop', '--job-key', 'k'.repeat(10_000));
+    assert.equal(long.code, 2);
+    assert.match(long.stderr, /jobKey is 10000 bytes long; the limit is 1000 bytes/);
+    assert.deepEqual(await db.query(`select 1 from jobs where task = 'noop'`), []);
+  });
+
   it('rejects an invalid JSON payload', async () => {
     const { code, stderr } = await cli('enqueue', 'noop', '{name: world}', '--job-key', 'bad-json');
     assert.equal(code, 2);
@@ -120,7 +145,8 @@ describe('commands', () => {
     try {
       const first = await runCli(['migrate'], { ...env, SUPERVISOR_SCHEMA: schema });
       assert.equal(first.code, 0, first.stderr);
-      assert.match(first.stdout, /applied migration\(s\) 1, 2, 3 to schema/);
+      const versions = (await listMigrations()).map((m) => m.version).join(', ');
+      assert.ok(first.stdout.includes(`applied migration(s) ${versions} to schema`), first.stdout);
       const second = await runCli(['migrate', '--schema', schema], env);
       assert.equal(second.code, 0);
       assert.match(second.stdout, /is up to date/);

@@ -77,6 +77,33 @@ describe('leases and recovery', () => {
     }
   });
 
+  it("a killed supervisor's jobs run again ahead of the backlog, not after it", async () => {
+    const out = recordFile();
+    const env = { DATABASE_URL: db.url, SUPERVISOR_SCHEMA: db.schema, TEST_OUT: out };
+    const args = ['--tasks', tasks, '--threads', '2', '--concurrency', '4', '--lease', '1500ms', '--queues', 'backlog'];
+    const [victim, survivor] = [new SupervisorProcess(args, env), new SupervisorProcess(args, env)];
+    try {
+      const victimId = (await victim.started()).supervisorId as string;
+      await survivor.started();
+      // 2,400 jobs of 20 ms: the survivor alone needs about 6 s for them.
+      await queue.addMany(Array.from({ length: 2400 }, () => ({ task: 'sleep', payload: { ms: 20 }, queue: 'backlog' })));
+      await waitFor('the victim is busy', () => readRuns(out).filter((run) => run.pid === victim.pid).length > 20);
+      victim.kill('SIGKILL');
+      await victim.waitForExit();
+      await waitFor('the victim\'s connections closed', async () =>
+        (await db.query(`select 1 from pg_stat_activity where application_name = $1`, [victimId])).length === 0);
+      const held = (await db.query<{ job_id: string }>(`select job_id from jobs where locked_by = $1`, [victimId])).map((r) => r.job_id);
+      assert.ok(held.length > 0, 'the victim held jobs when it died');
+      await waitFor('the victim\'s jobs done', async () =>
+        (await db.query(`select 1 from jobs where job_id = any($1) and job_status = 'success'`, [held])).length === held.length);
+      const [left] = await db.query(`select count(*)::int as n from jobs where queue = 'backlog' and job_status = 'pending'`);
+      assert.ok(left.n > 0, 'the backlog was not drained before the recovered jobs ran');
+    } finally {
+      victim.kill('SIGKILL');
+      await survivor.stop();
+    }
+  });
+
   describe('the completion fence refuses the outcome of a job this supervisor no longer holds, and counts it', () => {
     /**
      * Runs a job that waits at a gate; while it waits, `takeAway` changes its

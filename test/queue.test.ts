@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from '../src/index.js';
 import { testDb, type TestDb } from './helpers/db.js';
+import { silentServer } from './helpers/ports.js';
 
 let db: TestDb;
 let queue: Queue;
@@ -77,8 +78,28 @@ describe('Queue', () => {
     await assert.rejects(queue.add('x', {}, { maxAttempts: 0 }), /maxAttempts must be a whole number of at least 1/);
     await assert.rejects(queue.add('x', {}, { runAt: new Date('nope') }), /runAt must be a valid Date/);
     await assert.rejects(queue.add('x', 10n), /BigInt/);
+    await assert.rejects(queue.add('x', {}, { jobKey: 'k'.repeat(10_000) }), /job 0: jobKey is 10000 bytes long; the limit is 1000 bytes/);
+    await assert.rejects(queue.add('x', { text: 'a\u0000b' }), /job 0: payload contains a NUL character/);
+    await assert.rejects(queue.add('x\u0000y'), /job 0: task contains a NUL character/);
+    await assert.rejects(queue.add('x', {}, { queue: 'q\u0000' }), /job 0: queue contains a NUL character/);
     const [row] = await db.query(`select count(*)::int as n from jobs where task in ('ok', 'x')`);
     assert.equal(row.n, 0);
+  });
+
+  it('keeps a backslash followed by u0000 in a payload: it is text, not a NUL', async () => {
+    const added = await queue.add('escaped', { text: '\\u0000' });
+    assert.deepEqual((await db.job(added.id)).job_data, { text: '\\u0000' });
+  });
+
+  it('names the server that does not answer within connectTimeout', async () => {
+    const silent = await silentServer();
+    const unanswered = new Queue({ connectionString: `postgres://postgres@127.0.0.1:${silent.port}/app`, connectTimeout: 300 });
+    try {
+      await assert.rejects(unanswered.add('x'), new RegExp(`cannot connect to PostgreSQL at 127.0.0.1:${silent.port}/app: no answer within 0.3 s`));
+    } finally {
+      await unanswered.close();
+      await silent.close();
+    }
   });
 
   it('retries failed jobs with fresh attempts and cancels pending ones', async () => {
@@ -95,7 +116,7 @@ describe('Queue', () => {
 
   it('lists jobs newest first with filters', async () => {
     const added = await queue.addMany(Array.from({ length: 4 }, (_, i) => ({ task: 'listed', queue: i === 3 ? 'other' : 'default' })));
-    const [running] = await db.query(`insert into jobs (task, job_status, locked_by) values ('listed', 'running', 'x') returning job_id`);
+    const [running] = await db.query(`insert into jobs (task, job_status, locked_by, locked_until) values ('listed', 'running', 'x', now()) returning job_id`);
     const ids = (jobs: { job_id: string }[]) => jobs.map((job) => job.job_id);
     assert.deepEqual(ids(await queue.listJobs({ task: 'listed', limit: 3 })), [running.job_id, added[3]!.id, added[2]!.id]);
     assert.deepEqual(ids(await queue.listJobs({ task: 'listed', status: 'running' })), [running.job_id]);

@@ -36,9 +36,10 @@ async function at(offsetMs: number): Promise<Date> {
   return row!.t;
 }
 
-/** Inserts one row with the given columns (task 't' unless given) and returns its id. */
+/** Inserts one row with the given columns (task 't' unless given; a running row held by 'me' unless given) and returns its id. */
 async function addRow(fields: Record<string, unknown> = {}): Promise<string> {
-  const row: Record<string, unknown> = { task: 't', ...fields };
+  const lease = fields.job_status === 'running' ? { locked_by: 'me', locked_until: new Date(Date.now() + LEASE_MS) } : {};
+  const row: Record<string, unknown> = { task: 't', ...lease, ...fields };
   const columns = Object.keys(row);
   const [added] = await db.query<{ job_id: string }>(
     `insert into jobs (${columns.join(', ')}) values (${columns.map((_, i) => `$${i + 1}`).join(', ')}) returning job_id`,
@@ -125,6 +126,13 @@ describe('claim-jobs', () => {
     assert.deepEqual(await claimAllOneByOne(), [e, c, d, b, a]);
     await db.query(`update jobs set job_status = 'pending', attempts = 0, locked_by = null, locked_until = null`);
     assert.deepEqual((await claim(3)).sort(), [e, c, d].sort());
+  });
+
+  it('claims a job whose attempt count is at its largest, rather than fail on it', async () => {
+    const full = await addRow({ attempts: 2_147_483_647 });
+    const next = await addRow();
+    assert.deepEqual(await claim(10), [full, next]);
+    assert.equal((await db.job(full)).attempts, 2_147_483_647);
   });
 
   it('skips a job another claim has locked, without waiting for it', async () => {
@@ -241,16 +249,16 @@ describe('complete-jobs: the fence and each kind of outcome', () => {
     assert.ok(row.finished_at);
   });
 
-  it('a requeue: pending now with the attempt counted; a release: pending now with the attempt not counted', async () => {
-    const requeued = await addRow({ job_status: 'running', attempts: 2, locked_by: 'me', run_at: await at(-60_000), last_error: 'older' });
-    const released = await addRow({ job_status: 'running', attempts: 2, locked_by: 'me', run_at: await at(-60_000), last_error: 'older' });
-    const before = await at(0);
+  it('a requeue: pending with the attempt counted; a release: pending with the attempt not counted; both keep their place in line', async () => {
+    const runAt = await at(-60_000);
+    const requeued = await addRow({ job_status: 'running', attempts: 2, locked_by: 'me', run_at: runAt, last_error: 'older' });
+    const released = await addRow({ job_status: 'running', attempts: 2, locked_by: 'me', run_at: runAt, last_error: 'older' });
     await complete(requeued, 'requeue', { attempt: 2, error: 'aborted' });
     await complete(released, 'release', { attempt: 2 });
     const [q, r] = [await db.job(requeued), await db.job(released)];
     assert.deepEqual([q.job_status, q.attempts, q.last_error, q.finished_at], ['pending', 2, 'aborted', null]);
     assert.deepEqual([r.job_status, r.attempts, r.last_error, r.finished_at], ['pending', 1, 'older', null]);
-    for (const row of [q, r]) assert.ok(row.run_at.getTime() >= before.getTime(), 'due now');
+    for (const row of [q, r]) assert.equal(row.run_at.getTime(), runAt.getTime());
   });
 });
 
@@ -275,16 +283,16 @@ describe('extend-leases: the same fence', () => {
 describe('recover-expired', () => {
   const recover = async () => (await pool.query(sql().recoverExpired, [60_000, db.schema])).rows;
 
-  it('puts running jobs whose lease expired back to pending, due now, naming the supervisor', async () => {
-    const expired = await addRow({ job_status: 'running', attempts: 1, locked_by: 'dead', locked_until: await at(-1), run_at: await at(-60_000) });
+  it('puts running jobs whose lease expired back to pending in their place in line, naming the supervisor', async () => {
+    const runAt = await at(-60_000);
+    const expired = await addRow({ job_status: 'running', attempts: 1, locked_by: 'dead', locked_until: await at(-1), run_at: runAt });
     const live = await addRow({ job_status: 'running', attempts: 1, locked_by: 'alive', locked_until: await at(60_000) });
-    const before = await at(0);
     const rows = await recover();
     assert.deepEqual(rows.map((row) => [row.job_id, row.job_status, row.lost_by]), [[expired, 'pending', ['dead']]]);
     const row = await db.job(expired);
     assert.deepEqual([row.job_status, row.attempts, row.locked_by, row.locked_until, row.finished_at], ['pending', 1, null, null, null]);
     assert.equal(row.last_error, 'lease expired: supervisor dead stopped renewing it during attempt 1');
-    assert.ok(row.run_at.getTime() >= before.getTime());
+    assert.equal(row.run_at.getTime(), runAt.getTime(), 'ahead of jobs added since');
     assert.equal((await db.job(live)).job_status, 'running');
   });
 

@@ -64,6 +64,21 @@ describe('a supervisor', () => {
     await stop(supervisor);
   });
 
+  it("keeps the supervisor's database URL and password out of its threads' environment", async () => {
+    const added = { APP_DB_URL: db.url, PGPASSWORD: 'secret', APP_SETTING: 'kept' };
+    Object.assign(process.env, added);
+    let supervisor: Supervisor;
+    try {
+      supervisor = await start();
+    } finally {
+      for (const name of Object.keys(added)) delete process.env[name];
+    }
+    const { id } = await queue.add('showEnv', { names: ['DATABASE_URL', 'PGPASSWORD', 'APP_DB_URL', 'APP_SETTING'] }, { maxAttempts: 1 });
+    await waitFor('the job to fail', async () => (await statusOf(id)) === 'failed');
+    assert.match((await job(id)).last_error, /^Error: env: DATABASE_URL=unset PGPASSWORD=unset APP_DB_URL=unset APP_SETTING=set\n/);
+    await stop(supervisor);
+  });
+
   it('keeps claiming while CPU-bound jobs fill every thread', async () => {
     const supervisor = await start({ threads: 2, concurrency: 2 });
     const busy = gate();
@@ -172,6 +187,14 @@ describe('failures and retries', () => {
     await db.query(`update jobs set run_at = now() where job_id = $1`, [added.id]);
     await waitFor('success', async () => (await statusOf(added.id)) === 'success');
     assert.equal((await job(added.id)).attempts, 2);
+  });
+
+  it('records an error whose message holds a NUL character, and keeps writing outcomes', async () => {
+    const added = await queue.add('failWithNul', {}, { maxAttempts: 1 });
+    await waitFor('failed', async () => (await statusOf(added.id)) === 'failed');
+    assert.match((await job(added.id)).last_error, /^Error: before\\0after\n/);
+    const next = await queue.add('noop');
+    await waitFor('the next job done', async () => (await statusOf(next.id)) === 'success');
   });
 
   it('records a thrown non-Error', async () => {

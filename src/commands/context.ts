@@ -25,7 +25,7 @@ export interface DatabaseContext {
 export async function withDatabase<T>(argv: Record<string, unknown>, fn: (ctx: DatabaseContext) => Promise<T>): Promise<T> {
   const config = resolveOptions(connectionOptions, argv);
   const log = createLogger({ ...config, fd: 2 });
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, maxConnections: 2 }, log);
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, maxConnections: 2, connectTimeoutMs: config.connectTimeout }, log);
   try {
     return await fn({ config, log, db });
   } finally {

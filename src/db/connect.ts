@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import pg from 'pg';
-import { parseDatabaseUrl } from '../config.js';
+import { connectionOptions, parseDatabaseUrl } from '../config.js';
 import type { Logger } from '../log.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
 import { KEEP_ALIVE } from './keep-alive.js';
@@ -44,6 +44,8 @@ export interface Database {
   url: string;
   /** `host:port/database`, for logs and error messages. */
   where: string;
+  /** How long a new connection may take to answer (`--connect-timeout`), for connections made outside the pools. */
+  connectTimeoutMs: number;
   embedded?: EmbeddedServer;
   close(): Promise<void>;
 }
@@ -56,6 +58,8 @@ export interface OpenOptions {
   embeddedDir?: string;
   /** `application_name` of every connection, as pg_stat_activity shows it (a supervisor's id). */
   applicationName?: string;
+  /** Give up on a connection that has not answered within this many ms (default 10 s, `--connect-timeout`). */
+  connectTimeoutMs?: number;
 }
 
 /** A failure to reach or log in to PostgreSQL, worded for the user. */
@@ -73,11 +77,21 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     url = embedded.url;
   }
   const where = describeUrl(url);
+  const connectTimeoutMs = options.connectTimeoutMs ?? connectionOptions.connectTimeout.default;
   const newPool = (config: pg.PoolConfig): pg.Pool => {
     // min 1: one connection per pool outlives pg's 10 s idle timeout, so an
     // idle supervisor does not reconnect for its heartbeat, nor for the
     // first completion after a quiet spell.
-    const created = new pg.Pool({ connectionString: url, application_name: options.applicationName, min: 1, ...KEEP_ALIVE, ...config });
+    // A server that accepts and never answers would otherwise hang a
+    // connection (and the command waiting on it) until TCP gives up.
+    const created = new pg.Pool({
+      connectionString: url,
+      application_name: options.applicationName,
+      min: 1,
+      connectionTimeoutMillis: connectTimeoutMs,
+      ...KEEP_ALIVE,
+      ...config,
+    });
     // An idle pooled connection that breaks must not crash the process; the
     // next query gets a fresh one.
     created.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
@@ -95,7 +109,7 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
   } catch (error) {
     await pool.end().catch(() => undefined);
     await embedded?.close().catch(() => undefined);
-    throw explainConnectionError(error, where);
+    throw explainConnectionError(error, where, connectTimeoutMs);
   }
   // A batch write that runs a minute has gone wrong; fail it (it is retried)
   // rather than let it hold a core of the database.
@@ -109,6 +123,7 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     claimPool,
     url,
     where,
+    connectTimeoutMs,
     ...(embedded ? { embedded } : {}),
     async close() {
       await Promise.all([pool.end(), batchPool.end(), claimPool.end()]);
@@ -136,10 +151,19 @@ const REASONS: Record<string, string> = {
   '3D000': 'that database does not exist; create it or fix the database name in DATABASE_URL',
 };
 
-/** Rewords a connection failure so it names the server and suggests a fix. */
-export function explainConnectionError(error: unknown, where: string): Error {
+/** Whether `error` is a failure to reach or log in to the server (rather than of a statement). */
+export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: string }).code ?? '';
-  const reason = REASONS[code] ?? (error as Error).message;
+  return code in REASONS || /connection timeout|timeout expired/.test(String((error as Error).message));
+}
+
+/** Rewords a connection failure so it names the server and suggests a fix. */
+export function explainConnectionError(error: unknown, where: string, connectTimeoutMs: number): Error {
+  const code = (error as { code?: string }).code ?? '';
+  const timedOut = /connection timeout|timeout expired/.test(String((error as Error).message));
+  const reason = timedOut
+    ? `no answer within ${connectTimeoutMs / 1000} s (--connect-timeout); check the host and port, and that PostgreSQL listens there`
+    : (REASONS[code] ?? (error as Error).message);
   const explained = new DatabaseUnavailableError(`cannot connect to PostgreSQL at ${where}: ${reason}`);
   explained.cause = error;
   return explained;

@@ -3,7 +3,8 @@
  * applications (`new Queue(...)`) and by the CLI.
  */
 import pg from 'pg';
-import { ConfigError, JOB_DEFAULTS, connectionOptions, databaseUrl, type JobStatus } from '../config.js';
+import { ConfigError, JOB_DEFAULTS, connectionOptions, databaseUrl, resolveOptions, type JobStatus } from '../config.js';
+import { describeUrl, explainConnectionError, isConnectionError } from '../db/connect.js';
 import { KEEP_ALIVE } from '../db/keep-alive.js';
 import { producerStatements } from '../db/sql/producer.js';
 
@@ -64,6 +65,11 @@ export interface QueueOptions {
   pool?: pg.Pool;
   /** Schema of the jobs table (default `supervisor`). */
   schema?: string;
+  /**
+   * Give up on a connection that has not answered within this time, in ms or
+   * as a string such as `'5s'` (default: SUPERVISOR_CONNECT_TIMEOUT, else 10 s).
+   */
+  connectTimeout?: number | string;
 }
 
 /** Rows per insert statement in {@link Queue.addMany}; keeps each statement's arrays a sensible size. */
@@ -83,6 +89,8 @@ export class Queue {
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
   private readonly sql: ReturnType<typeof producerStatements>;
+  /** Rewords a failure to connect through the Queue's own pool so that it names the server. */
+  private readonly explain: (error: unknown) => unknown = (error) => error;
 
   constructor(options: QueueOptions = {}) {
     this.schema = connectionOptions.schema.parse(options.schema ?? connectionOptions.schema.default, 'schema');
@@ -96,9 +104,18 @@ export class Queue {
       // a new connection and re-prepare its statement (8-10 ms instead of
       // 1.5). min 1 keeps one open; allowExitOnIdle lets a script that never
       // calls close() still exit once its adds are done.
-      this.pool = new pg.Pool({ connectionString: url, max: 4, min: 1, allowExitOnIdle: true, ...KEEP_ALIVE });
+      const { connectTimeout } = resolveOptions({ connectTimeout: connectionOptions.connectTimeout }, { connectTimeout: options.connectTimeout });
+      this.pool = new pg.Pool({
+        connectionString: url,
+        max: 4,
+        min: 1,
+        allowExitOnIdle: true,
+        connectionTimeoutMillis: connectTimeout,
+        ...KEEP_ALIVE,
+      });
       this.pool.on('error', () => undefined); // a broken idle connection is replaced on next use
       this.ownsPool = true;
+      this.explain = (error) => (isConnectionError(error) ? explainConnectionError(error, describeUrl(url), connectTimeout) : error);
     }
     this.sql = producerStatements(this.schema);
   }
@@ -106,7 +123,7 @@ export class Queue {
   /** Adds one job. With a `jobKey` that already exists, returns the existing job's id. */
   async add(task: string, payload: unknown = {}, options: JobOptions = {}): Promise<AddedJob> {
     const spec = { ...options, task, payload };
-    const { rows } = await this.pool.query<{ job_id: string }>(this.sql.insertJob, toRow(spec, 0));
+    const { rows } = await this.query<{ job_id: string }>(this.sql.insertJob, toRow(spec, 0));
     if (rows[0]) return { id: rows[0].job_id, created: true };
     // Its jobKey exists: addMany knows how to find that job.
     const [added] = await this.addMany([spec]);
@@ -124,14 +141,14 @@ export class Queue {
     const missing = new Map<string, number[]>();
     for (let start = 0; start < specs.length; start += INSERT_CHUNK) {
       const end = Math.min(start + INSERT_CHUNK, specs.length);
-      const { rows } = await this.pool.query<{ job_id: string; job_key: string | null }>(
+      const { rows } = await this.query<{ job_id: string; job_key: string | null }>(
         this.sql.insertJobs,
         columns.map((column) => column.slice(start, end)),
       );
       collect(rows, specs, start, end, results, missing);
     }
     if (missing.size > 0) {
-      const { rows } = await this.pool.query<{ job_id: string; job_key: string }>(this.sql.jobIdsByKey, [
+      const { rows } = await this.query<{ job_id: string; job_key: string }>(this.sql.jobIdsByKey, [
         [...missing.keys()],
       ]);
       for (const row of rows) {
@@ -148,7 +165,7 @@ export class Queue {
    */
   async retry(filter: { ids?: readonly string[]; task?: string } = {}): Promise<string[]> {
     const statuses = filter.ids ? ['failed', 'cancelled'] : ['failed'];
-    const { rows } = await this.pool.query<{ job_id: string }>(this.sql.retryJobs, [
+    const { rows } = await this.query<{ job_id: string }>(this.sql.retryJobs, [
       filter.ids ?? null,
       filter.task ?? null,
       statuses,
@@ -158,19 +175,27 @@ export class Queue {
 
   /** Cancels pending or running jobs. Returns the ids cancelled. */
   async cancel(ids: readonly string[]): Promise<string[]> {
-    const { rows } = await this.pool.query<{ job_id: string }>(this.sql.cancelJobs, [ids]);
+    const { rows } = await this.query<{ job_id: string }>(this.sql.cancelJobs, [ids]);
     return rows.map((row) => row.job_id);
   }
 
   /** Lists jobs, newest first. */
   async listJobs(filter: { status?: JobStatus; task?: string; queue?: string; limit?: number } = {}): Promise<JobRow[]> {
-    const { rows } = await this.pool.query<JobRow>(this.sql.listJobs, [
+    const { rows } = await this.query<JobRow>(this.sql.listJobs, [
       filter.status ?? null,
       filter.task ?? null,
       filter.queue ?? null,
       filter.limit ?? 20,
     ]);
     return rows;
+  }
+
+  private async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, values: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(statement, values);
+    } catch (error) {
+      throw this.explain(error);
+    }
   }
 
   /** Closes the connection pool, unless it was passed in. */
@@ -183,14 +208,28 @@ export class Queue {
 function toRow(spec: JobSpec, index: number): unknown[] {
   return [
     checkTask(spec.task, index),
-    spec.queue ?? JOB_DEFAULTS.queue,
+    checkText(spec.queue ?? JOB_DEFAULTS.queue, 'queue', index, MAX_NAME_BYTES),
     payloadText(spec.payload, index),
     checkInteger(spec.priority ?? JOB_DEFAULTS.priority, 'priority', index),
     checkDate(spec.runAt, index),
     checkInteger(spec.maxAttempts ?? JOB_DEFAULTS.maxAttempts, 'maxAttempts', index, 1),
-    spec.jobKey ?? null,
+    spec.jobKey === undefined || spec.jobKey === null ? null : checkText(spec.jobKey, 'jobKey', index, MAX_JOB_KEY_BYTES),
     spec.timeout === undefined ? null : checkInteger(spec.timeout, 'timeout', index, 1),
   ];
+}
+
+/** Longest task and queue name, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 1000;
+/** Longest jobKey, in UTF-8 bytes: its unique index refuses entries much over 2,700 bytes. */
+export const MAX_JOB_KEY_BYTES = 1000;
+
+/** A text column: a string PostgreSQL can store (no NUL character), at most `maxBytes` long. */
+function checkText(value: unknown, what: string, index: number, maxBytes: number): string {
+  if (typeof value !== 'string') throw new ConfigError(`job ${index}: ${what} must be a string (got ${typeof value})`);
+  if (value.includes('\0')) throw new ConfigError(`job ${index}: ${what} contains a NUL character (\\u0000), which PostgreSQL text cannot hold`);
+  const bytes = Buffer.byteLength(value);
+  if (bytes > maxBytes) throw new ConfigError(`job ${index}: ${what} is ${bytes} bytes long; the limit is ${maxBytes} bytes`);
+  return value;
 }
 
 /** Validates specs and turns them into one array per column of the insert. */
@@ -230,12 +269,18 @@ function checkTask(task: unknown, index: number): string {
   if (typeof task !== 'string' || task.trim() === '') {
     throw new ConfigError(`job ${index}: task must be a non-empty string (got ${JSON.stringify(task)})`);
   }
-  return task;
+  return checkText(task, 'task', index, MAX_NAME_BYTES);
 }
+
+/** A \u0000 escape in JSON text (not an escaped backslash followed by u0000): jsonb refuses it. */
+const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
 
 function payloadText(payload: unknown, index: number): string {
   const text = JSON.stringify(payload ?? {});
   if (text === undefined) throw new ConfigError(`job ${index}: payload must be JSON-serialisable`);
+  if (NUL_ESCAPE.test(text)) {
+    throw new ConfigError(`job ${index}: payload contains a NUL character (\\u0000), which PostgreSQL's jsonb cannot hold; remove it or encode the data (base64)`);
+  }
   return text;
 }
 

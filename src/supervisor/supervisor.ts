@@ -35,6 +35,8 @@ import { Wakeup } from './wakeup.js';
 export interface SupervisorOptions {
   /** PostgreSQL URL; without it (and without DATABASE_URL) an embedded PostgreSQL is used. */
   connectionString?: string;
+  /** Give up on a database connection that has not answered within this time (default 10 s). */
+  connectTimeout?: number | string;
   schema?: string;
   /** Path of the task module (file or directory). Required. */
   tasks?: string;
@@ -175,9 +177,12 @@ export class Supervisor {
       await this.server.start();
     }
     try {
-      this.db = await openDatabase({ databaseUrl: config.databaseUrl, maxConnections: 4, applicationName: this.id }, log);
+      this.db = await openDatabase(
+        { databaseUrl: config.databaseUrl, maxConnections: 4, applicationName: this.id, connectTimeoutMs: config.connectTimeout },
+        log,
+      );
       await this.prepareSchema(this.db);
-      this.pool = new WorkerPool({ ...config, tasksPath }, log);
+      this.pool = new WorkerPool({ ...config, tasksPath, databaseUrl: this.db.url }, log);
       const tasks = await this.pool.describeTasks();
       this.parts = this.assemble(this.db, this.pool, tasks);
       await this.parts.heartbeat.start();
@@ -233,6 +238,7 @@ export class Supervisor {
     });
     const wakeup: Wakeup = new Wakeup({
       url: db.url,
+      connectTimeoutMs: db.connectTimeoutMs,
       applicationName: supervisorId,
       listen: sql.listen,
       listenOffers: sql.listenOffers(offerChannel),

@@ -13,6 +13,8 @@ import { reconnectDelayMs } from './backoff.js';
 
 export interface WakeupOptions {
   url: string;
+  /** Give up on a connection attempt after this many ms. */
+  connectTimeoutMs: number;
   /** `application_name` of the listening connection. */
   applicationName: string;
   /** The LISTEN statement of the schema's channel. */
@@ -69,7 +71,8 @@ export class Wakeup {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url, application_name: this.options.applicationName, ...KEEP_ALIVE });
+    const { url, applicationName, connectTimeoutMs } = this.options;
+    const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: connectTimeoutMs, ...KEEP_ALIVE });
     client.on('notification', ({ channel, payload }) => {
       if (channel === this.options.offerChannel) this.options.handedOff(payload ?? '');
       else this.options.wake();

@@ -13,5 +13,8 @@ export function describeError(thrown: unknown): string {
   } else {
     text = `non-Error value thrown: ${inspect(thrown, { depth: 3, breakLength: Infinity })}`;
   }
+  // PostgreSQL text cannot hold NUL: one in a message would fail the whole
+  // batch of outcomes it is written with, again on every retry.
+  text = text.replaceAll('\0', '\\0');
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}… (truncated)` : text;
 }

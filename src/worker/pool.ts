@@ -21,6 +21,22 @@ export interface PoolOptions extends ThreadData {
   threads: number;
   /** Heap limit of each thread in MB (`resourceLimits.maxOldGenerationSizeMb`); 0 for Node's default. */
   threadMemoryMb: number;
+  /** The URL the supervisor connects with: kept out of the threads' environment. */
+  databaseUrl: string;
+}
+
+/** Variables that carry the supervisor's own database credentials. */
+const CONNECTION_VARIABLES = ['DATABASE_URL', 'PGPASSWORD'];
+
+/**
+ * The environment of the worker threads: the process's, less the
+ * supervisor's own connection settings (DATABASE_URL, PGPASSWORD, and any
+ * variable holding the URL in use), which task code has no business reading.
+ */
+export function threadEnvironment(env: NodeJS.ProcessEnv, databaseUrl: string): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => !CONNECTION_VARIABLES.includes(name) && value !== databaseUrl),
+  );
 }
 
 /** Worker threads running batches of jobs. */
@@ -37,7 +53,7 @@ export class WorkerPool {
     private readonly log: Logger,
   ) {
     // Only what a thread needs: the options object may carry more (the
-    // supervisor passes its whole config, database URL included).
+    // supervisor passes its whole config).
     const { threads, threadMemoryMb, tasksPath, concurrency, logLevel, logFormat } = options;
     const workerData: ThreadData = { tasksPath, concurrency, logLevel, logFormat };
     this.piscina = new Piscina({
@@ -59,6 +75,7 @@ export class WorkerPool {
       // We keep our own run times (supervisor_job_duration_seconds).
       recordTiming: false,
       workerData,
+      env: threadEnvironment(process.env, options.databaseUrl),
       ...(threadMemoryMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: threadMemoryMb } } : {}),
     });
     // An error a thread raises outside any task (a stray timer's throw) would

@@ -24,6 +24,10 @@ const CLAIMED = `j.job_id as id, j.task, j.queue, j.job_data::text as payload, j
  * over five priorities.) test/plans.test.ts checks the order and the
  * plan.
  *
+ * The attempt count stops at the largest int rather than overflow: a row
+ * set to that by hand runs (its last attempt), instead of failing every
+ * claim that reaches it.
+ *
  * The ids go through `= any(array(...))` so that the update finds its
  * rows by primary key; joined instead, a generic plan on an analyzed
  * table chose a hash join over a sequential scan of the whole table for
@@ -33,7 +37,7 @@ function claimUpdate(queues: string[], limit: string): string {
   // With no --queues the filter is left out.
   const queueFilter = queues.length > 0 ? 'and queue = any($5::text[])' : '';
   return `update $S.jobs j
-    set job_status = 'running', attempts = j.attempts + 1, locked_by = $3::text,
+    set job_status = 'running', attempts = least(j.attempts, 2147483646) + 1, locked_by = $3::text,
         locked_until = now() + $4::int * interval '1 millisecond', updated_at = now()
     where j.job_id = any(array(
       with recursive priorities(priority) as (
@@ -97,9 +101,11 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * parameters; errors (any text) as a text array. Kinds:
      * - success;
      * - error: pending again after $5 ms while attempts remain, else failed;
-     * - requeue: pending now, the attempt counted (stopped by shutdown);
-     * - release: pending now, the attempt not counted (never started, or
+     * - requeue: pending again, the attempt counted (stopped by shutdown);
+     * - release: pending again, the attempt not counted (never started, or
      *   killed with its thread through no fault of its own).
+     * Requeued and released jobs keep their run_at, and so their place in
+     * line: with a backlog they run next, not after it.
      * Fenced: only rows this supervisor ($6) still holds, at the attempt it
      * ran, change; the ids returned tell which results applied. Every way
      * out of running clears locked_by, so the fence needs no status test.
@@ -118,7 +124,6 @@ export function supervisorStatements(schema: string, queues: string[]) {
            last_error = coalesce(o.error, j.last_error),
            run_at = case when o.kind = 'error' and j.attempts < j.max_attempts
                            then now() + o.retry_delay_ms * interval '1 millisecond'
-                         when o.kind in ('requeue', 'release') then now()
                          else j.run_at end,
            finished_at = case when o.kind = 'success' or (o.kind = 'error' and j.attempts >= j.max_attempts)
                               then now() end,
@@ -159,7 +164,8 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * taken with try, so others skip rather than wait): jobs whose lease
      * expired go back to pending, or to failed when out of attempts, with
      * last_error naming the supervisor that lost them; supervisors rows
-     * silent for longer than $1 ms are removed.
+     * silent for longer than $1 ms are removed. A recovered job keeps its
+     * run_at, and so its place in line ahead of any backlog.
      */
     recoverExpired: statement(
       schema,
@@ -177,7 +183,6 @@ export function supervisorStatements(schema: string, queues: string[]) {
        update $S.jobs j
        set job_status = case when j.attempts >= j.max_attempts then 'failed' else 'pending' end,
            last_error = format('lease expired: supervisor %s stopped renewing it during attempt %s', j.locked_by, j.attempts),
-           run_at = now(),
            finished_at = case when j.attempts >= j.max_attempts then now() end,
            locked_by = null, locked_until = null, updated_at = now()
        where j.job_id = any(array(select job_id from expired))
