@@ -93,8 +93,9 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
       ...config,
     });
     // An idle pooled connection that breaks must not crash the process; the
-    // next query gets a fresh one.
-    created.on('error', (error) => log.warn({ err: error, database: where }, 'idle database connection lost'));
+    // next query gets a fresh one, and a supervisor logs the outage once if
+    // that fails too (see supervisor/health.ts).
+    created.on('error', (error) => log.debug({ err: error, database: where }, 'idle database connection lost'));
     return created;
   };
   const pool = newPool({ max: options.maxConnections ?? 4 });
@@ -151,10 +152,20 @@ const REASONS: Record<string, string> = {
   '3D000': 'that database does not exist; create it or fix the database name in DATABASE_URL',
 };
 
-/** Whether `error` is a failure to reach or log in to the server (rather than of a statement). */
+/** SQLSTATEs of a server that is going away or not taking connections: shutting down, starting, full. */
+const SERVER_GONE = new Set(['57P01', '57P02', '57P03', '53300']);
+/** What pg and Node say when a connection breaks or never comes. */
+const CONNECTION_LOST = /connection timeout|timeout expired|Connection terminated|connection closed|Client has encountered a connection error|EPIPE|ECONNRESET|ECONNREFUSED/;
+
+/**
+ * Whether `error` is a failure to reach the server or a broken connection
+ * (rather than the failure of a statement): a connection error code, an
+ * SQLSTATE of class 08 (connection exception), a server shutting down or
+ * full, or pg's words for a connection that ended.
+ */
 export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: string }).code ?? '';
-  return code in REASONS || /connection timeout|timeout expired/.test(String((error as Error).message));
+  const code = String((error as { code?: unknown }).code ?? '');
+  return code in REASONS || code.startsWith('08') || SERVER_GONE.has(code) || CONNECTION_LOST.test(String((error as Error).message));
 }
 
 /** Rewords a connection failure so it names the server and suggests a fix. */

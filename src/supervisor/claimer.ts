@@ -6,11 +6,14 @@
  * poll) claims again. This keeps queries per job low under load and near zero
  * at rest. A claim that finds the queue drained also offers a free slot for
  * hand-off (see offer.ts), one statement at a time with the claims.
+ *
+ * A failed claim is retried by the same loop, after a backoff and, while
+ * the database is down, after the heartbeat got through (see health.ts);
+ * wake-ups meanwhile only mark that a claim is wanted.
  */
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
-import { reconnectDelayMs } from './backoff.js';
 import type { DatabaseHealth } from './health.js';
 import { fromClaimRow, type ClaimedJob, type ClaimRow } from './claimed-job.js';
 import type { Offer } from './offer.js';
@@ -39,10 +42,10 @@ export interface ClaimerOptions {
 
 export class Claimer {
   private wanted = false;
+  /** The claim loop is running (claiming, placing the offer, or waiting to retry). */
   private claiming = false;
   private stopped = false;
   private failures = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ClaimerOptions) {}
 
@@ -68,38 +71,43 @@ export class Claimer {
   /** Stops claiming; a claim in flight still delivers its jobs. */
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.retryTimer);
   }
 
   private async pump(): Promise<void> {
     if (this.claiming || this.stopped) return;
     this.claiming = true;
     try {
-      const { offer } = this.options;
       while (!this.stopped) {
-        const free = this.options.freeSlots() - offer.reserved;
-        if (this.wanted && (free > 0 || offer.standing)) {
-          this.wanted = false;
-          const jobs = await this.claim(free);
-          this.failures = 0;
-          this.options.health.ok();
-          if (jobs.length > 0) this.options.onClaimed(jobs);
-          if (jobs.length > 0 && jobs.length >= free) this.wanted = true;
-          else offer.wanted = true;
-        } else if (offer.due(free)) {
-          await offer.place();
-        } else {
-          break;
+        try {
+          await this.claimWhileWanted();
+          return;
+        } catch (error) {
+          this.wanted = true;
+          await this.options.health.backOff(error, 'claim', this.failures++);
         }
       }
-    } catch (error) {
-      this.wanted = true;
-      this.options.health.failed(error);
-      const delay = reconnectDelayMs(this.failures++);
-      this.options.log.warn({ err: error, retryInMs: delay }, 'claim failed; will retry');
-      this.retryTimer = setTimeout(() => void this.pump(), delay);
     } finally {
       this.claiming = false;
+    }
+  }
+
+  /** Claims while jobs are wanted and slots are free, and offers a free slot when the queue looks drained. */
+  private async claimWhileWanted(): Promise<void> {
+    const { offer } = this.options;
+    while (!this.stopped) {
+      const free = this.options.freeSlots() - offer.reserved;
+      if (this.wanted && (free > 0 || offer.standing)) {
+        this.wanted = false;
+        const jobs = await this.claim(free);
+        this.failures = 0;
+        if (jobs.length > 0) this.options.onClaimed(jobs);
+        if (jobs.length > 0 && jobs.length >= free) this.wanted = true;
+        else offer.wanted = true;
+      } else if (offer.due(free)) {
+        await offer.place();
+      } else {
+        return;
+      }
     }
   }
 

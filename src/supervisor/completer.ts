@@ -2,15 +2,17 @@
  * Writes job outcomes back to PostgreSQL in batches: every outcome that
  * arrives while a write is in flight goes into the next one, so under load
  * one statement carries many jobs and at rest each job is written at once.
- * Writes that fail (the database is down) are kept and retried; an outcome
- * is never dropped.
+ * Writes that fail (the database is down) are kept and retried by the same
+ * loop, after a backoff and, while the database is down, after the
+ * heartbeat got through (see health.ts); an outcome is never dropped.
  */
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
 import type { JobResult } from '../worker/batch.js';
-import { reconnectDelayMs, retryDelayMs } from './backoff.js';
+import { retryDelayMs } from './backoff.js';
 import type { ClaimedJob } from './claimed-job.js';
+import type { DatabaseHealth } from './health.js';
 
 /** Where a job ended up after its result was written; `stale` when the fence refused it. */
 export type Written = 'success' | 'retried' | 'failed' | 'requeued' | 'released' | 'stale';
@@ -26,6 +28,7 @@ export interface CompleterOptions {
   statement: Statement;
   supervisorId: string;
   log: Logger;
+  health: DatabaseHealth;
   /** Called once per job after its outcome was written (or refused by the fence). */
   onWritten: (job: ClaimedJob, result: Written) => void;
 }
@@ -62,12 +65,7 @@ export class Completer {
           this.failures = 0;
         } catch (error) {
           this.buffer.unshift(...batch);
-          const delay = reconnectDelayMs(this.failures++);
-          this.options.log.warn(
-            { err: error, outcomes: this.buffer.length, retryInMs: delay },
-            'could not write job outcomes; will retry',
-          );
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await this.options.health.backOff(error, `writing ${this.buffer.length} job outcome(s)`, this.failures++);
         }
       }
     } finally {

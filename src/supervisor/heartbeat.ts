@@ -4,6 +4,13 @@
  * job it holds, in two statements. A held job whose lease could not be
  * extended is lost (recovered elsewhere or cancelled): it must not start,
  * and if running it is asked to stop.
+ *
+ * When the database goes away, the heartbeat is what probes for it: at
+ * once, then with a backoff capped at lease/10, so that the leases are
+ * renewed within lease/10 of the database's return and an outage of about
+ * half a lease re-runs nothing. Only a heartbeat that got through declares
+ * the database back (see health.ts), so renewal comes before any other
+ * retried statement.
  */
 import { hostname } from 'node:os';
 import type pg from 'pg';
@@ -12,6 +19,7 @@ import type { Logger } from '../log.js';
 import { AbortReason } from '../worker/progress.js';
 import type { DatabaseHealth } from './health.js';
 import type { Holdings } from './holdings.js';
+import { reconnectDelayMs } from './backoff.js';
 import { Periodic } from './periodic.js';
 
 export interface HeartbeatOptions {
@@ -34,15 +42,20 @@ export class Heartbeat {
   private readonly periodic: Periodic;
 
   constructor(private readonly options: HeartbeatOptions) {
-    const beat = () =>
-      this.beat().then(
-        () => options.health.ok(),
-        (error: unknown) => {
-          options.health.failed(error);
-          throw error;
-        },
-      );
-    this.periodic = new Periodic('heartbeat', Math.floor(options.leaseMs / 3), beat, options.log);
+    const { leaseMs, health, log } = options;
+    const probeCapMs = Math.max(100, Math.floor(leaseMs / 10));
+    this.periodic = new Periodic({
+      name: 'heartbeat',
+      intervalMs: Math.floor(leaseMs / 3),
+      task: async () => {
+        await this.beat();
+        health.up();
+      },
+      retryDelayMs: (failures) => Math.min(reconnectDelayMs(failures), probeCapMs),
+      health,
+      log,
+    });
+    health.whenLost(() => this.periodic.runSoon());
   }
 
   /** Registers the supervisor row, then beats every lease/3. */

@@ -1,36 +1,73 @@
 /**
- * A background service that runs a task every `intervalMs`: never two runs
- * at once, a failed run logged and retried at the next tick.
+ * A background service that runs a task every `intervalMs`, never two runs
+ * at once. A failed run is reported to the database health (a connection
+ * failure) or logged, and tried again after `retryDelayMs(failures)` (the
+ * interval unless given).
  */
 import type { Logger } from '../log.js';
+import type { DatabaseHealth } from './health.js';
+
+export interface PeriodicOptions {
+  /** What the task does, for logs: `heartbeat`, `lease recovery`. */
+  name: string;
+  intervalMs: number;
+  task: () => Promise<void>;
+  health: DatabaseHealth;
+  log: Logger;
+  /** Delay before trying again after the `failures`-th failure in a row. */
+  retryDelayMs?: (failures: number) => number;
+}
 
 export class Periodic {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private started = false;
+  private failures = 0;
 
-  constructor(
-    private readonly name: string,
-    private readonly intervalMs: number,
-    private readonly task: () => Promise<void>,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly options: PeriodicOptions) {}
 
   start(): void {
-    this.timer ??= setInterval(() => void this.runOnce(), this.intervalMs);
+    this.started = true;
+    this.schedule(this.options.intervalMs);
   }
 
   /** Stops the timer and waits for a run in progress. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.started = false;
+    clearTimeout(this.timer);
     await this.running;
   }
 
-  /** Runs the task now unless a run is in progress. */
+  /** Runs the task now (or right after the run in progress), then keeps the schedule from there. */
+  runSoon(): void {
+    if (!this.started) return;
+    if (this.running) void this.running.then(() => this.runSoon());
+    else this.schedule(0);
+  }
+
+  /** Runs the task once now unless a run is in progress; resolves when it is done. */
   runOnce(): Promise<void> {
-    this.running ??= this.task()
-      .catch((error: unknown) => this.log.warn({ err: error }, `${this.name} failed; will retry`))
-      .finally(() => (this.running = undefined));
+    this.running ??= this.options
+      .task()
+      .then(
+        () => {
+          this.failures = 0;
+          return this.options.intervalMs;
+        },
+        (error: unknown) => {
+          this.options.health.failed(error, this.options.name);
+          return this.options.retryDelayMs?.(this.failures++) ?? this.options.intervalMs;
+        },
+      )
+      .then((next) => {
+        this.running = undefined;
+        this.schedule(next);
+      });
     return this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    if (this.started) this.timer = setTimeout(() => void this.runOnce(), delayMs);
   }
 }

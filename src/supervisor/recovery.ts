@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
+import type { DatabaseHealth } from './health.js';
 import { Periodic } from './periodic.js';
 
 export interface RecoveredJob {
@@ -24,6 +25,7 @@ export interface RecoveryOptions {
   schema: string;
   leaseMs: number;
   log: Logger;
+  health: DatabaseHealth;
   onRecovered: (jobs: RecoveredJob[]) => void;
 }
 
@@ -34,7 +36,15 @@ export class Recovery {
   private readonly periodic: Periodic;
 
   constructor(private readonly options: RecoveryOptions) {
-    this.periodic = new Periodic('lease recovery', Math.floor(options.leaseMs / 3), () => this.recover(), options.log);
+    this.periodic = new Periodic({
+      name: 'lease recovery',
+      intervalMs: Math.floor(options.leaseMs / 3),
+      // While the database is away this supervisor's own leases may have run
+      // out: its heartbeat must renew them before it recovers anything.
+      task: () => (options.health.isDown ? Promise.resolve() : this.recover()),
+      health: options.health,
+      log: options.log,
+    });
   }
 
   start(): void {

@@ -117,7 +117,7 @@ export class Supervisor {
   /** The Prometheus instruments; `metrics.registry` can be served by an embedding application. */
   readonly metrics: SupervisorMetrics;
   private readonly holdings = new Holdings();
-  private readonly health = new DatabaseHealth();
+  private readonly health: DatabaseHealth;
   private server: MetricsServer | undefined;
   private claiming = false;
   private readonly sql: ReturnType<typeof supervisorStatements>;
@@ -135,6 +135,7 @@ export class Supervisor {
     readonly log: Logger,
   ) {
     this.sql = supervisorStatements(config.schema, config.queues);
+    this.health = new DatabaseHealth(log);
     this.offerChannel = `${config.schema.slice(0, 40)}_offer_${randomBytes(6).toString('hex')}`;
     this.metrics = new SupervisorMetrics({
       schema: config.schema,
@@ -246,6 +247,7 @@ export class Supervisor {
       ping: sql.ping,
       pollIntervalMs: config.pollInterval,
       log,
+      health: this.health,
       wake: () => claimer.wake(),
       handedOff: (message) => this.handedOff(message),
       lost: () => void offer.withdraw().catch(() => undefined),
@@ -261,6 +263,7 @@ export class Supervisor {
         statement: sql.completeJobs,
         supervisorId,
         log,
+        health: this.health,
         onWritten: (job, written) => this.written(job, written),
       }),
       heartbeat: new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health: this.health, log }),
@@ -270,6 +273,7 @@ export class Supervisor {
         schema: config.schema,
         leaseMs: config.lease,
         log,
+        health: this.health,
         onRecovered: (jobs) => this.recovered(jobs),
       }),
       watchdog: new TimeoutWatchdog(pool, log),

@@ -10,6 +10,7 @@ import { KEEP_ALIVE } from '../db/keep-alive.js';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
 import { reconnectDelayMs } from './backoff.js';
+import type { DatabaseHealth } from './health.js';
 
 export interface WakeupOptions {
   url: string;
@@ -30,6 +31,7 @@ export interface WakeupOptions {
   lost: () => void;
   pollIntervalMs: number;
   log: Logger;
+  health: DatabaseHealth;
   wake: () => void;
 }
 
@@ -89,7 +91,10 @@ export class Wakeup {
     if (this.stopped || this.client !== client) return;
     this.client = undefined;
     client.end().catch(() => undefined);
-    this.options.log.warn({ err: error }, 'lost the LISTEN connection; reconnecting (the poll keeps jobs flowing)');
+    // A dropped connection is usually the database going away: the health
+    // logs that once and starts the heartbeat's probe.
+    this.options.health.failed(error, 'LISTEN');
+    this.options.log.debug({ err: error }, 'lost the LISTEN connection; reconnecting (the poll keeps jobs flowing)');
     this.options.lost();
     this.scheduleReconnect();
   }
@@ -100,7 +105,7 @@ export class Wakeup {
       this.listen().then(
         () => {
           this.failures = 0;
-          this.options.log.info('listening for new jobs again');
+          this.options.log.debug('listening for new jobs again');
           this.options.wake(); // a notification may have been missed while away
         },
         () => {

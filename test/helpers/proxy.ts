@@ -1,30 +1,49 @@
-/** A TCP proxy in front of PostgreSQL whose connections a test can cut, and which can refuse new ones for a while. */
+/**
+ * A TCP proxy in front of PostgreSQL whose connections a test can cut, which
+ * can turn new ones away for a while (counting them), and which can record
+ * what clients send (to see which statements came first).
+ */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private refusing = false;
   port = 0;
+  /** Connections turned away during outages. */
+  refused = 0;
+  /** What clients sent since {@link record} was called, chunk by chunk in arrival order (latin1). */
+  readonly sent: string[] = [];
+  private recording = false;
 
   constructor(
     private readonly targetHost: string,
     private readonly targetPort: number,
   ) {}
 
-  /** Starts listening (on `port`, or a free one the first time). */
+  /** Starts listening on a free port. */
   async start(): Promise<number> {
     this.server = createServer((client) => {
+      client.on('error', () => undefined);
+      if (this.refusing) {
+        this.refused++;
+        client.destroy();
+        return;
+      }
       const upstream = connect(this.targetPort, this.targetHost);
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
         socket.on('close', () => this.sockets.delete(socket));
         socket.on('error', () => undefined);
       }
+      client.on('data', (chunk: Buffer) => {
+        if (this.recording) this.sent.push(chunk.toString('latin1'));
+      });
       client.pipe(upstream).pipe(client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as { port: number }).port;
     return this.port;
   }
@@ -34,11 +53,18 @@ export class TcpProxy {
     for (const socket of this.sockets) socket.destroy();
   }
 
-  /** Cuts every connection and refuses new ones for `ms`. */
+  /** Cuts every connection and turns new ones away (accepted, then closed at once) for `ms`. */
   async outage(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()) && this.cut());
+    this.refusing = true;
+    this.cut();
     await new Promise((resolve) => setTimeout(resolve, ms));
-    await this.start();
+    this.refusing = false;
+  }
+
+  /** Starts recording what clients send. */
+  record(): void {
+    this.sent.length = 0;
+    this.recording = true;
   }
 
   async stop(): Promise<void> {
