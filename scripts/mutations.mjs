@@ -91,6 +91,11 @@ const MUTATIONS = [
   ['errors: NUL kept in last_error', 'worker/errors.js', `text = text.replaceAll('\\0', '\\\\0');`, ``, ['supervisor']],
   ['threads: see the database URL', 'worker/pool.js', `env: threadEnvironment(process.env, options.databaseUrl),`, ``, ['supervisor']],
   ['connections: no connect timeout', 'db/connect.js', `connectionTimeoutMillis: connectTimeoutMs,`, ``, ['cli']],
+  ['threads: stray errors kill the thread', 'worker/thread.js', `process.on('unhandledRejection', (reason) => stray(reason, 'an unhandled promise rejection'));`, ``, ['isolation']],
+  ['threads: no default heap limit', 'supervisor/supervisor.js', `config.threadMemoryMb ?? defaultThreadMemoryMb(config.threads)`, `config.threadMemoryMb ?? 0`, ['isolation']],
+  ['logs: a failed job says nothing', 'supervisor/supervisor.js', `if (written === 'failed')\n            this.log.warn(`, `if (false)\n            this.log.warn(`, ['isolation']],
+  ['logs: a thread death says nothing', 'worker/pool.js', `this.log.error({ threadId, cause: death.cause`, `this.log.debug({ threadId, cause: death.cause`, ['isolation']],
+  ['tables: control characters shown raw', 'commands/table.js', `const shown = printable(text);`, `const shown = text;`, ['cli']],
   // The worker thread's limiter.
   ['limiter: newest waiter first', LIMITER, `this.waiting.shift()`, `this.waiting.pop()`, ['worker']],
   ['limiter: one over its limit', LIMITER, `this.running < this.limit`, `this.running <= this.limit`, ['worker']],

@@ -4,7 +4,7 @@
  * these definitions and `startSupervisor()` validates programmatic options
  * with the same parsers, so the two can never disagree.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 
 /** A bad option value. The message names the flag, the env var and the fix. */
 export class ConfigError extends Error {
@@ -265,11 +265,12 @@ export const runOptions = {
   threadMemoryMb: {
     flag: 'thread-memory-mb',
     env: 'SUPERVISOR_THREAD_MEMORY_MB',
-    describe: "Heap limit of each worker thread in MB; a job that exceeds it fails and its thread is replaced. 0 for Node's default",
-    default: 0,
-    defaultText: "Node's default",
+    describe:
+      "Heap limit of each worker thread in MB; a job that exceeds it fails and its thread is replaced. 0 for Node's default (about 4 GB)",
+    default: undefined,
+    defaultText: 'half the memory divided by --threads, from 128 to 1024',
     parse: integer(0, 1_000_000),
-  } satisfies OptionSpec<number>,
+  } satisfies OptionSpec<number | undefined>,
   metricsPort: {
     flag: 'metrics-port',
     env: 'SUPERVISOR_METRICS_PORT',
@@ -293,6 +294,19 @@ export const runOptions = {
     boolean: true,
   } satisfies OptionSpec<boolean>,
 };
+
+/**
+ * The heap limit of a worker thread when --thread-memory-mb is not given:
+ * half of the machine's memory (or of the container's limit) shared by the
+ * threads, at least 128 MB and at most 1 GB. Node's own limit is about
+ * 4 GB, which a runaway job takes many seconds (and the machine's memory)
+ * to reach.
+ */
+export function defaultThreadMemoryMb(threads: number): number {
+  const limit = process.constrainedMemory?.() ?? 0;
+  const bytes = limit > 0 ? Math.min(limit, totalmem()) : totalmem();
+  return Math.max(128, Math.min(1024, Math.floor(bytes / 2 / 1_048_576 / threads)));
+}
 
 /** Defaults of a job's columns (also the column defaults in migrations/001_jobs.sql). */
 export const JOB_DEFAULTS = { queue: 'default', priority: 0, maxAttempts: 3 } as const;

@@ -220,6 +220,25 @@ describe('commands', () => {
     assert.match(nothing.stderr, /give job ids, or --failed/);
   });
 
+  it('jobs and status show control characters escaped and cut long cells; --json keeps names exact', async () => {
+    const task = 'evil\u001b[31mred\u001b]0;pwned\u0007\nline';
+    const queue = `q\u001b[2J${'x'.repeat(200)}`;
+    await db.query(`insert into jobs (task, queue, last_error) values ($1, $2, $3)`, [task, queue, 'Error: bad\u001b[5m']);
+    const listed = await cli('jobs', '--queue', queue);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.doesNotMatch(listed.stdout, /[\u0000-\u0009\u000b-\u001f\u007f]/, 'no control character but the line ends');
+    const lines = listed.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 2, 'one header and one row');
+    assert.match(lines[1]!, /evil\\e\[31mred\\e\]0;pwned\\x07\\nline/);
+    assert.match(lines[1]!, /q\\e\[2Jx+…/);
+    assert.match(lines[1]!, /Error: bad\\e\[5m/);
+    const json = await cli('jobs', '--queue', queue, '--json');
+    assert.equal(JSON.parse(json.stdout).task, task);
+    const status = await cli('status');
+    assert.doesNotMatch(status.stdout, /\u001b/);
+    assert.match(status.stdout, /q\\e\[2Jx+…/);
+  });
+
   it('status shows live supervisors and counts by queue and status', async () => {
     await db.query(`insert into supervisors (supervisor_id, host, pid, threads, concurrency) values ('test-sup', 'h', 1, 2, 3)`);
     await db.query(`insert into jobs (task, queue, job_status) select 'counted', 'status-q', s from unnest('{pending,pending,failed}'::text[]) s`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, connectionOptions, parseDuration, resolveOptions, runOptions } from '../src/config.js';
+import { totalmem } from 'node:os';
+import { ConfigError, connectionOptions, defaultThreadMemoryMb, parseDuration, resolveOptions, runOptions } from '../src/config.js';
 import { describeUrl } from '../src/db/connect.js';
 import { retryDelayMs } from '../src/supervisor/backoff.js';
 
@@ -60,6 +61,23 @@ describe('options', () => {
   it('splits queues', () => {
     assert.deepEqual(resolveOptions(specs, { queues: 'a, b,,c' }, {}).queues, ['a', 'b', 'c']);
     assert.deepEqual(resolveOptions(specs, {}, {}).queues, []);
+  });
+});
+
+describe('the default heap limit of a thread', () => {
+  it('shares half the memory among the threads, between 128 MB and 1 GB', () => {
+    const half = totalmem() / 2 / 1_048_576;
+    for (const threads of [1, 2, 8, 64, 1024]) {
+      const mb = defaultThreadMemoryMb(threads);
+      assert.ok(mb >= 128 && mb <= 1024, `${threads} threads: ${mb} MB`);
+      assert.ok(mb === 128 || mb * threads <= half, `${threads} threads: ${mb} MB each fit in half the memory`);
+    }
+    assert.equal(defaultThreadMemoryMb(100_000), 128);
+    assert.ok(defaultThreadMemoryMb(1) >= defaultThreadMemoryMb(64));
+  });
+
+  it('refuses durations that a timer cannot wait', () => {
+    assert.throws(() => resolveOptions(specs, { jobTimeout: '1000h' }, {}), /--job-timeout must be at most 2147483647ms, about 24.8 days/);
   });
 });
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue, startSupervisor, type Supervisor, type SupervisorOptions } from '../src/index.js';
-import { fixtures } from './helpers/cli.js';
+import { defaultThreadMemoryMb } from '../src/config.js';
+import { fixtures, SupervisorProcess, type LogLine } from './helpers/cli.js';
 import { testDb, waitFor, type TestDb } from './helpers/db.js';
 import { gate, readRuns, recordFile } from './helpers/records.js';
 
@@ -101,6 +102,16 @@ describe('a job that misbehaves fails alone', () => {
     });
   });
 
+  it('a runaway allocation fails at the default heap limit, derived from memory and threads', async () => {
+    await withSupervisor({ threads: 1, queues: 'oom-default' }, async () => {
+      const hog = await queue.add('hog', {}, { queue: 'oom-default', maxAttempts: 1 });
+      await settled(hog.id);
+      const row = await job(hog.id);
+      assert.equal(row.job_status, 'failed');
+      assert.match(row.last_error, new RegExp(`heap limit \\(--thread-memory-mb ${defaultThreadMemoryMb(1)}\\)`));
+    });
+  });
+
   it('a timed-out job takes its thread down, but the jobs beside it run again without losing an attempt', async () => {
     await withSupervisor({ threads: 1, concurrency: 2, queues: 'victim' }, async () => {
       const release = gate();
@@ -116,5 +127,78 @@ describe('a job that misbehaves fails alone', () => {
       assert.equal(victim.job_status, 'success');
       assert.equal(victim.attempts, 1);
     });
+  });
+});
+
+describe('errors a job leaves behind, and what the log says', () => {
+  const tasks = join(fixtures, 'tasks.js');
+
+  it('a stray rejection or throw is blamed on its own job alone, and the thread lives on', async () => {
+    const supervisor = new SupervisorProcess(['--tasks', tasks, '--threads', '1', '--concurrency', '8', '--queues', 'stray'], {
+      DATABASE_URL: db.url, SUPERVISOR_SCHEMA: db.schema, TEST_OUT: out,
+    });
+    const release = gate();
+    try {
+      await supervisor.started();
+      // Innocent jobs on the same (only) thread, running throughout.
+      const innocents = await queue.addMany(Array.from({ length: 3 }, () => ({ task: 'waitUntil', payload: { gate: release.path }, queue: 'stray' })));
+      await waitFor('the innocents started', () => innocents.every((job) => runsOf(job.id).length === 1));
+      const [rejected, thrown, whileRunning] = await queue.addMany([
+        { task: 'strayRejection', queue: 'stray', maxAttempts: 1 },
+        { task: 'strayThrow', queue: 'stray', maxAttempts: 1 },
+        { task: 'strayWhileRunning', queue: 'stray', maxAttempts: 1 },
+      ]);
+      const blamed = (id: string) => (line: LogLine) => line.level === 50 && line.jobId === id;
+      const afterReturn = await supervisor.waitForLog(blamed(rejected!.id));
+      assert.match(String(afterReturn.msg), /^an unhandled promise rejection in job \d+ \(strayRejection\) after it had finished: its outcome stands/);
+      assert.match(String((await supervisor.waitForLog(blamed(thrown!.id))).msg), /^an uncaught exception in job \d+ \(strayThrow\) after it had finished/);
+      assert.match(String((await supervisor.waitForLog(blamed(whileRunning!.id))).msg), /^an unhandled promise rejection in job \d+ \(strayWhileRunning\): the job fails with it/);
+      await settled(whileRunning!.id);
+      const failed = await job(whileRunning!.id);
+      assert.equal(failed.job_status, 'failed');
+      assert.match(failed.last_error, /^an unhandled promise rejection in the job's code: Error: stray in \d+/);
+      for (const done of [rejected!, thrown!]) assert.equal((await job(done.id)).job_status, 'success', 'its outcome stands');
+
+      release.open();
+      for (const innocent of innocents) {
+        await settled(innocent.id);
+        const row = await job(innocent.id);
+        assert.deepEqual([row.job_status, row.attempts], ['success', 1]);
+        assert.equal(runsOf(innocent.id).length, 1, 'never run again');
+      }
+      assert.deepEqual(supervisor.lines.filter((line) => /^worker thread/.test(String(line.msg))), [], 'no thread died');
+    } finally {
+      release.open();
+      await supervisor.stop();
+    }
+  });
+
+  it('logs each job that fails for good once (warn), each thread death once (error) naming its job, and no retry above debug', async () => {
+    const supervisor = new SupervisorProcess(['--tasks', tasks, '--threads', '1', '--concurrency', '2', '--queues', 'logged'], {
+      DATABASE_URL: db.url, SUPERVISOR_SCHEMA: db.schema, TEST_OUT: out,
+    });
+    try {
+      await supervisor.started();
+      const failing = await queue.add('fail', {}, { queue: 'logged', maxAttempts: 1 });
+      const retrying = await queue.add('failUntil', { succeedOn: 99 }, { queue: 'logged', maxAttempts: 2 });
+      await waitFor('attempt 1 of the retried job failed', async () => (await job(retrying.id)).attempts === 1 && (await job(retrying.id)).job_status === 'pending');
+      const exiting = await queue.add('exit', { code: 3 }, { queue: 'logged', maxAttempts: 1 });
+      const hanging = await queue.add('hang', {}, { queue: 'logged', timeout: 300, maxAttempts: 1 });
+      for (const id of [failing.id, exiting.id, hanging.id]) await settled(id);
+
+      const about = (id: string) => supervisor.lines.filter((line) => line.jobId === id || JSON.stringify(line.blamed ?? []).includes(`"${id}"`));
+      const [failedLine, ...moreFailed] = about(failing.id);
+      assert.equal(moreFailed.length, 0);
+      assert.equal(failedLine!.level, 40);
+      assert.equal(failedLine!.msg, `job ${failing.id} (fail) failed after 1 attempt(s): [E_ON_PURPOSE] Error: failing on purpose (attempt 1)`);
+      assert.deepEqual(about(retrying.id), [], 'a retried attempt is logged at debug only');
+      for (const [id, cause] of [[exiting.id, /process\.exit\(3\)/], [hanging.id, /JobTimeoutError/]] as const) {
+        const lines = about(id).filter((line) => line.level === 50);
+        assert.equal(lines.length, 1, `one error line for the thread death of job ${id}`);
+        assert.match(String(lines[0]!.msg), new RegExp(`^worker thread \\d+ ended: .*${cause.source}.*Failed: job ${id} \\(`));
+      }
+    } finally {
+      await supervisor.stop();
+    }
   });
 });

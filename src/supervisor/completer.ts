@@ -30,7 +30,7 @@ export interface CompleterOptions {
   log: Logger;
   health: DatabaseHealth;
   /** Called once per job after its outcome was written (or refused by the fence). */
-  onWritten: (job: ClaimedJob, result: Written) => void;
+  onWritten: (job: ClaimedJob, written: Written, result: JobResult) => void;
 }
 
 /** Largest number of outcomes in one statement. */
@@ -88,7 +88,7 @@ export class Completer {
     for (const { job, result } of batch) {
       const written = toWritten(result, status.get(job.id));
       if (written === 'stale') stale++;
-      onWritten(job, written);
+      onWritten(job, written, result);
     }
     if (stale > 0) {
       log.warn({ stale }, 'results refused by the fence: this supervisor no longer holds those jobs (lease lost or job cancelled)');

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { connectionOptions, resolveOptions, runOptions, type RunConfig } from '../config.js';
+import { connectionOptions, defaultThreadMemoryMb, resolveOptions, runOptions, type RunConfig } from '../config.js';
 import { openDatabase, type Database } from '../db/connect.js';
 import { isMigrated, migrate } from '../db/migrate.js';
 import { supervisorStatements } from '../db/sql/supervisor.js';
@@ -183,7 +183,8 @@ export class Supervisor {
         log,
       );
       await this.prepareSchema(this.db);
-      this.pool = new WorkerPool({ ...config, tasksPath, databaseUrl: this.db.url }, log);
+      const threadMemoryMb = config.threadMemoryMb ?? defaultThreadMemoryMb(config.threads);
+      this.pool = new WorkerPool({ ...config, threadMemoryMb, tasksPath, databaseUrl: this.db.url }, log);
       const tasks = await this.pool.describeTasks();
       this.parts = this.assemble(this.db, this.pool, tasks);
       await this.parts.heartbeat.start();
@@ -191,7 +192,14 @@ export class Supervisor {
       this.parts.recovery.start();
       this.parts.watchdog.start();
       log.info(
-        { supervisorId: this.id, threads: config.threads, concurrency: config.concurrency, tasks, queues: config.queues },
+        {
+          supervisorId: this.id,
+          threads: config.threads,
+          concurrency: config.concurrency,
+          threadMemoryMb: this.pool.options.threadMemoryMb,
+          tasks,
+          queues: config.queues,
+        },
         `supervisor started: ${config.threads} threads, tasks ${tasks.join(', ')}, ${config.queues.length ? `queues ${config.queues.join(', ')}` : 'every queue'}`,
       );
       this.claiming = true;
@@ -264,7 +272,7 @@ export class Supervisor {
         supervisorId,
         log,
         health: this.health,
-        onWritten: (job, written) => this.written(job, written),
+        onWritten: (job, written, result) => this.written(job, written, result),
       }),
       heartbeat: new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health: this.health, log }),
       recovery: new Recovery({
@@ -276,7 +284,7 @@ export class Supervisor {
         health: this.health,
         onRecovered: (jobs) => this.recovered(jobs),
       }),
-      watchdog: new TimeoutWatchdog(pool, log),
+      watchdog: new TimeoutWatchdog(pool),
     };
   }
 
@@ -335,14 +343,17 @@ export class Supervisor {
     claimer.slotFreed();
   }
 
-  private written(job: ClaimedJob, written: Written): void {
+  private written(job: ClaimedJob, written: Written, result: JobResult): void {
     this.holdings.remove(job.id);
     this.stats[COUNTERS[written]]++;
     if (written === 'success' || written === 'retried' || written === 'failed') this.metrics.jobWritten(job, written);
     else if (written === 'stale') this.metrics.staleCompletion();
-    if (written === 'retried' || written === 'failed') {
-      this.log.debug({ jobId: job.id, task: job.task, attempt: job.attempt, written }, 'job attempt failed');
-    }
+    const error = 'error' in result ? result.error.split('\n', 1)[0]! : undefined;
+    const fields = { jobId: job.id, task: job.task, queue: job.queue, attempts: job.attempt, error };
+    // A job that is out of attempts needs a person; a retry usually does not,
+    // and a line per retry would make logging limit throughput.
+    if (written === 'failed') this.log.warn(fields, `job ${job.id} (${job.task}) failed after ${job.attempt} attempt(s): ${error}`);
+    else if (written === 'retried') this.log.debug(fields, 'job attempt failed; it will be retried');
   }
 
   private recovered(jobs: RecoveredJob[]): void {

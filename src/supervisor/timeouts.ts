@@ -4,7 +4,6 @@
  * never sees its signal), the watchdog terminates its thread. Only that job
  * fails; the thread's other jobs run again without losing an attempt.
  */
-import type { Logger } from '../log.js';
 import { JobState } from '../worker/progress.js';
 import type { WorkerPool } from '../worker/pool.js';
 
@@ -16,10 +15,7 @@ const CHECK_MS = 100;
 export class TimeoutWatchdog {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly pool: WorkerPool,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly pool: WorkerPool) {}
 
   start(): void {
     this.timer ??= setInterval(() => this.check(Date.now()), CHECK_MS);
@@ -37,7 +33,7 @@ export class TimeoutWatchdog {
         const ranMs = now - batch.progress.startedAt(index);
         if (ranMs < job.timeoutMs + ABORT_GRACE_MS) return;
         const error = `JobTimeoutError: job timed out after ${job.timeoutMs / 1000}s and did not stop within ${ABORT_GRACE_MS / 1000}s of its abort signal, so its thread was terminated`;
-        this.log.warn({ jobId: job.id, task: job.task, timeoutMs: job.timeoutMs }, 'job timed out: terminating its thread');
+        // Logged once, by the pool, with the thread's other jobs.
         this.pool.terminate(batch.progress.threadId, { cause: 'timeout', culprit: { batch, index }, error });
       });
     }

@@ -14,6 +14,7 @@ import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from '../log.js';
 import type { Batch, JobResult, ThreadDeath } from './batch.js';
+import { JobState } from './progress.js';
 import { describeError } from './errors.js';
 import type { JobEnvelope, Outcome, ThreadData } from './protocol.js';
 
@@ -97,18 +98,52 @@ export class WorkerPool {
     } catch (error) {
       const threadId = batch.progress.threadId;
       await this.exited(threadId);
-      return batch.settleAfterDeath(this.deaths.get(threadId) ?? this.remember(threadId, this.crash(error, threadId)));
+      let death = this.deaths.get(threadId);
+      if (!death) {
+        const crash = this.crash(error, threadId);
+        this.logDeath(threadId, crash);
+        death = this.remember(threadId, crash);
+      }
+      return batch.settleAfterDeath(death);
     } finally {
       this.active.delete(batch);
     }
   }
 
-  /** Terminates the thread with id `threadId`, recording why for its batches. */
+  /** Terminates the thread with id `threadId`, recording why for its batches (and logging it, once). */
   terminate(threadId: number, death: ThreadDeath): void {
     const worker = this.worker(threadId);
     if (!worker || this.deaths.has(threadId)) return;
     this.remember(threadId, death);
+    if (death.cause !== 'shutdown') this.logDeath(threadId, death);
     void worker.terminate();
+  }
+
+  /**
+   * One error line per thread death, naming the job to blame (or, when none
+   * can be told apart, every job that was running there) and how many
+   * others on the thread run again without losing an attempt.
+   */
+  private logDeath(threadId: number, death: Exclude<ThreadDeath, { cause: 'shutdown' }>): void {
+    const blamed: { jobId: string; task: string }[] = [];
+    let others = 0;
+    for (const batch of this.active) {
+      if (batch.progress.threadId !== threadId) continue;
+      batch.jobs.forEach((job, index) => {
+        const state = batch.progress.state(index);
+        if (state !== JobState.Running && state !== JobState.Queued) return;
+        const isCulprit = death.cause === 'timeout'
+          ? death.culprit.batch === batch && death.culprit.index === index
+          : state === JobState.Running && (!death.culpritKnown || batch.progress.culprit === index);
+        if (isCulprit) blamed.push({ jobId: job.id, task: job.task });
+        else others++;
+      });
+    }
+    const who = blamed.length === 0 ? 'no job was running' : blamed.map((job) => `job ${job.jobId} (${job.task})`).join(', ');
+    this.log.error(
+      { threadId, cause: death.cause, blamed, rerun: others, error: death.error },
+      `worker thread ${threadId} ended: ${death.error}. Failed: ${who}; ${others} other job(s) on it run again without losing an attempt`,
+    );
   }
 
   /** Keeps why a thread died while its batches settle (all of them see the same death). */
@@ -145,14 +180,14 @@ export class WorkerPool {
     await Promise.race([once(worker, 'exit'), new Promise((resolve) => setTimeout(resolve, 5000))]);
   }
 
-  private crash(error: unknown, threadId: number): ThreadDeath {
+  private crash(error: unknown, threadId: number): Extract<ThreadDeath, { cause: 'crash' }> {
     const culpritKnown = [...this.active].some((b) => b.progress.threadId === threadId && b.progress.culprit >= 0);
     const code = (error as { code?: string }).code;
     if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
       return {
         cause: 'crash',
         culpritKnown,
-        error: `the job ran out of memory: its thread exceeded the heap limit (--thread-memory-mb ${this.options.threadMemoryMb || 'default'}) and was stopped`,
+        error: `the job ran out of memory: its thread exceeded the heap limit (--thread-memory-mb ${this.options.threadMemoryMb || "0, Node's default"}) and was stopped`,
       };
     }
     const exit = /worker exited with code: (\d+)/.exec(String((error as Error).message));

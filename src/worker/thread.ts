@@ -5,6 +5,7 @@
  * Progress goes to shared memory as it happens (see progress.ts), so the
  * main thread can time jobs out and account for them if this thread dies.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { threadId, workerData } from 'node:worker_threads';
 import { createLogger, type Logger } from '../log.js';
 import { describeError } from './errors.js';
@@ -24,6 +25,8 @@ interface RunningJob {
   ctx: JobContext;
   progress: BatchProgress;
   index: number;
+  /** An error its code raised outside its own call chain (a stray rejection or throw): the job fails with it. */
+  stray?: string;
 }
 
 /** Running jobs, whose abort flags the main thread may raise. */
@@ -33,19 +36,51 @@ const ABORT_CHECK_MS = 50;
 let abortChecker: NodeJS.Timeout | undefined;
 
 /**
- * The job whose handler is being called right now (its synchronous part).
- * With `running`, it lets process.exit() name its job: the job on the
- * stack, or else the only job running. AsyncLocalStorage would also follow
- * a handler past its awaits, but it turns on promise hooks for every promise
- * in the thread, which cost more than a no-op job itself.
+ * The job whose code is running: its handler's call chain, and the timers
+ * and promises it started, even after it returned. An unhandled rejection
+ * or an uncaught exception is blamed on that job alone, and the thread
+ * lives on; process.exit() names it before the thread ends. (This turns
+ * on promise hooks: a few hundred nanoseconds per job, measured.)
  */
-let onStack: RunningJob | undefined;
+const jobContext = new AsyncLocalStorage<RunningJob>();
+
 const exitThread = process.exit.bind(process);
 process.exit = ((code?: number) => {
-  const culprit = onStack ?? (running.size === 1 ? running.values().next().value : undefined);
-  culprit?.progress.markCulprit(culprit.index);
+  // Code that lost its context (a native callback) can still be named when one job runs alone.
+  const job = jobContext.getStore() ?? (running.size === 1 ? running.values().next().value : undefined);
+  job?.progress.markCulprit(job.index);
   return exitThread(code);
 }) as typeof process.exit;
+
+process.on('unhandledRejection', (reason) => stray(reason, 'an unhandled promise rejection'));
+process.on('uncaughtException', (error) => stray(error, 'an uncaught exception'));
+
+/**
+ * An error that escaped a job's own call chain: a running job fails with it
+ * (its signal is aborted at once); a job that already finished keeps its
+ * outcome, and the error is logged with its id. Either way, no other job
+ * on the thread is touched.
+ */
+function stray(error: unknown, what: string): void {
+  const job = jobContext.getStore();
+  const described = describeError(error);
+  if (!job) {
+    log().error({ err: error }, `${what} outside any job (in the task module's own code); no job was blamed`);
+    return;
+  }
+  const { jobId, task } = job.ctx;
+  const stillRunning = running.has(job);
+  log().error(
+    { jobId, task, err: error },
+    stillRunning
+      ? `${what} in job ${jobId} (${task}): the job fails with it`
+      : `${what} in job ${jobId} (${task}) after it had finished: its outcome stands; fix the code that left it behind`,
+  );
+  if (stillRunning && job.stray === undefined) {
+    job.stray = `${what} in the job's code: ${described}`;
+    job.ctx.abort(error instanceof Error ? error : new Error(String(error)));
+  }
+}
 
 function handlers(): Promise<TaskTable> {
   tasks ??= loadTasks(data.tasksPath);
@@ -80,13 +115,14 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
   try {
     const handler = table.get(job.task);
     if (!handler) throw new Error(`unknown task '${job.task}': the task module ${data.tasksPath} has no handler by that name`);
-    await call(handler, job, entry);
+    await jobContext.run(entry, call, handler, job, entry);
   } catch (error) {
     outcome = { error: describeError(error) };
   } finally {
     clearTimeout(timer);
     running.delete(entry);
   }
+  if (entry.stray !== undefined) outcome = { error: entry.stray };
   // A job that overran its timeout fails even if it then returned normally.
   const reason = entry.ctx.abortReason;
   if (reason instanceof JobTimeoutError) {
@@ -96,14 +132,8 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
   return outcome;
 }
 
-/** Calls the handler with the job marked as on the stack (see `onStack`). */
 function call(handler: TaskHandler, job: JobEnvelope, entry: RunningJob): unknown {
-  onStack = entry;
-  try {
-    return handler(JSON.parse(job.payload), entry.ctx);
-  } finally {
-    onStack = undefined;
-  }
+  return handler(JSON.parse(job.payload), entry.ctx);
 }
 
 class JobTimeoutError extends Error {
