@@ -7,8 +7,9 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { cancelCommand } from './commands/cancel.js';
-import { UsageError } from './commands/context.js';
+import { CommandFailed, UsageError } from './commands/context.js';
 import { enqueueCommand } from './commands/enqueue.js';
+import { jobCommand } from './commands/job.js';
 import { jobsCommand } from './commands/jobs.js';
 import { migrateCommand } from './commands/migrate.js';
 import { retryCommand } from './commands/retry.js';
@@ -18,6 +19,7 @@ import {
   ConfigError,
   connectionOptions,
   enqueueOptions,
+  jobOptions,
   jobsOptions,
   retryOptions,
   runOptions,
@@ -51,12 +53,26 @@ function report(error: unknown): never {
   const known =
     error instanceof ConfigError ||
     error instanceof UsageError ||
+    error instanceof CommandFailed ||
     error instanceof TaskModuleError ||
     error instanceof DatabaseUnavailableError;
   const message = known ? (error as Error).message : error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(`supervisor: ${message}\n`);
   process.exit(error instanceof ConfigError || error instanceof UsageError ? 2 : 1);
 }
+
+/**
+ * `--run-at -5s` would be read as more flags (yargs takes only negative
+ * numbers as values); say what such a time means instead.
+ */
+function refuseNegativeRunAt(args: string[]): void {
+  const at = args.indexOf('--run-at');
+  if (at >= 0 && /^-\d/.test(args[at + 1] ?? '')) {
+    process.stderr.write(`supervisor: --run-at ${args[at + 1]}: a time in the past means now: leave --run-at out, or give a delay such as 5s\n`);
+    process.exit(2);
+  }
+}
+refuseNegativeRunAt(hideBin(process.argv));
 
 const cli = yargs(hideBin(process.argv))
   .scriptName('supervisor')
@@ -76,6 +92,12 @@ const cli = yargs(hideBin(process.argv))
     enqueueCommand,
   )
   .command('jobs', 'List jobs, newest first', (y) => flags(jobsOptions, 'Filter:')(connection(y)), jobsCommand)
+  .command(
+    'job <id>',
+    'Show everything about one job: payload, status, attempts, timings, holder, the whole last error',
+    (y) => flags(jobOptions, 'Output:')(connection(y)).positional('id', { type: 'string', describe: 'Job id' }),
+    jobCommand,
+  )
   .command(
     'retry [ids..]',
     'Re-queue failed (or cancelled) jobs with a fresh set of attempts',

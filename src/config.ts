@@ -5,6 +5,7 @@
  * with the same parsers, so the two can never disagree.
  */
 import { availableParallelism, totalmem } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 
 /** A bad option value. The message names the flag, the env var and the fix. */
 export class ConfigError extends Error {
@@ -158,10 +159,21 @@ export const connectionOptions = {
     flag: 'database-url',
     env: 'DATABASE_URL',
     describe:
-      'PostgreSQL URL (a Unix socket: postgres://user@/database?host=/var/run/postgresql). When unset, an embedded PostgreSQL is started (or reused) with its data in ./.supervisor/',
+      'PostgreSQL URL (a Unix socket: postgres://user@/database?host=/var/run/postgresql). When unset, an embedded PostgreSQL is started (or reused) with its data in --data-dir',
     default: undefined,
     defaultText: 'embedded PostgreSQL',
     parse: databaseUrl,
+  } satisfies OptionSpec<string | undefined>,
+  dataDir: {
+    flag: 'data-dir',
+    env: 'SUPERVISOR_DATA_DIR',
+    describe: 'Folder of the embedded PostgreSQL (used when no database URL is given)',
+    default: undefined,
+    defaultText: '.supervisor/ in the project root (the nearest folder with a package.json)',
+    parse: (raw: unknown) => {
+      const text = optionalText(raw);
+      return text === undefined ? undefined : resolvePath(text);
+    },
   } satisfies OptionSpec<string | undefined>,
   connectTimeout: {
     flag: 'connect-timeout',
@@ -189,7 +201,9 @@ export const connectionOptions = {
     flag: 'log-format',
     env: 'SUPERVISOR_LOG_FORMAT',
     describe: 'json: one JSON object per line; pretty: coloured lines for a terminal',
-    default: 'json' as LogFormat,
+    // Pretty for a person at a terminal, JSON for a log collector.
+    default: (process.stdout.isTTY ? 'pretty' : 'json') as LogFormat,
+    defaultText: 'pretty on a terminal, json otherwise',
     parse: oneOf<LogFormat>('json', 'pretty'),
   } satisfies OptionSpec<LogFormat>,
 };
@@ -319,6 +333,7 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 function runAt(raw: unknown, where: string): Date | undefined {
   const text = optionalText(raw);
   if (text === undefined) return undefined;
+  if (/^-\d/.test(text)) throw new ConfigError(`${where} ${text}: a time in the past means now: leave it out, or give a delay such as 5s`);
   if (DURATION.test(text)) return new Date(Date.now() + parseDuration(text, where));
   const date = new Date(text);
   if (Number.isNaN(date.getTime())) {
@@ -429,6 +444,11 @@ export const jobsOptions = {
     parse: bool,
     boolean: true,
   } satisfies OptionSpec<boolean>,
+};
+
+/** Options of `supervisor job <id>`. */
+export const jobOptions = {
+  json: { ...jobsOptions.json, describe: 'Print the job as one JSON object' },
 };
 
 /** Options of `supervisor retry`. */

@@ -1,6 +1,6 @@
 /** Where the package's own files are, whether running from dist/ or a test build. */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 function findPackageRoot(): string {
@@ -23,3 +23,23 @@ export const migrationsDir = join(packageRoot, 'migrations');
 export const packageVersion: string = (
   JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }
 ).version;
+
+/**
+ * The root of the user's project: the nearest folder at or above `from`
+ * holding a package.json, or `from` itself when there is none. Commands run
+ * in any subfolder of a project share its embedded database this way.
+ */
+export function projectRoot(from: string = process.cwd()): string {
+  let dir = resolve(from);
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return resolve(from);
+    dir = parent;
+  }
+}
+
+/** Where the embedded PostgreSQL keeps its data unless told otherwise: `.supervisor/` in the project root. */
+export function defaultDataDir(from: string = process.cwd()): string {
+  return join(projectRoot(from), '.supervisor');
+}

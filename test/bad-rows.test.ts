@@ -64,7 +64,7 @@ it('the migration mends rows written before the rules: nothing is lost, and noth
          ('t', 'infinity', 1, 'success', null, null, now())
        returning job_id`,
     );
-    assert.deepEqual(await migrate(old.pool, old.schema, silentLogger()), [4]);
+    assert.ok((await migrate(old.pool, old.schema, silentLogger())).includes(4));
     const row = async (job: { job_id: string } | undefined) => old.job(job!.job_id);
     for (const job of [minus, plus]) {
       const mended = await row(job);

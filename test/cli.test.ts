@@ -135,7 +135,7 @@ describe('bad input exits non-zero with a clear message and writes nothing', () 
   it('refuses to work on a schema that has not been migrated', async () => {
     const { code, stderr } = await runCli(['jobs'], { ...env, SUPERVISOR_SCHEMA: `${db.schema}_empty` });
     assert.equal(code, 2);
-    assert.match(stderr, /has no pg-supervisor tables yet: run 'supervisor migrate'/);
+    assert.match(stderr, new RegExp(`has no pg-supervisor tables yet: run 'supervisor migrate --schema ${db.schema}_empty'`));
   });
 });
 
@@ -190,7 +190,8 @@ describe('commands', () => {
     assert.equal(listed.code, 0, listed.stderr);
     const lines = listed.stdout.trim().split('\n');
     assert.match(lines[0]!, /^ID\s+TASK\s+QUEUE\s+STATUS/);
-    assert.equal(lines.length, 3);
+    assert.equal(lines.length, 4);
+    assert.equal(lines[3], '(2 of 3 jobs; --limit to see more)');
     assert.match(lines[1]!, /broken\s+default\s+failed\s+3\/3.*Error: boom/);
 
     const json = await cli('jobs', '--status', 'failed', '--json');
@@ -207,10 +208,17 @@ describe('commands', () => {
     assert.ok(rows.every((row) => row.job_status === 'pending' && row.attempts === 0));
 
     const cancelled = await cli('cancel', first.job_id, '999999999');
-    assert.equal(cancelled.code, 0);
-    assert.match(cancelled.stdout, /cancelled 1 job\nnot cancelled \(missing, or already finished\): 999999999/);
+    assert.equal(cancelled.code, 1, 'an id that does not exist fails the command');
+    assert.match(cancelled.stdout, /^cancelled 1 job$/m);
+    assert.match(cancelled.stderr, /not cancelled: no job with id 999999999/);
     const [row] = await db.query(`select job_status from jobs where job_id = $1`, [first.job_id]);
     assert.equal(row.job_status, 'cancelled');
+    const again = await cli('cancel', first.job_id);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, new RegExp(`not cancelled: job ${first.job_id} is cancelled \\(it is not pending or running\\)`));
+    const retryMissing = await cli('retry', '999999999');
+    assert.equal(retryMissing.code, 1);
+    assert.match(retryMissing.stderr, /not re-queued: no job with id 999999999/);
 
     const badIds = await cli('cancel', 'abc');
     assert.equal(badIds.code, 2);

@@ -1,5 +1,5 @@
 /** `supervisor cancel <ids..>`: cancels pending or running jobs. */
-import { UsageError, withQueue } from './context.js';
+import { UsageError, failForSkipped, withQueue } from './context.js';
 import { parseIds } from './ids.js';
 
 export async function cancelCommand(argv: Record<string, unknown>): Promise<void> {
@@ -8,9 +8,6 @@ export async function cancelCommand(argv: Record<string, unknown>): Promise<void
   await withQueue(argv, async ({ queue }) => {
     const cancelled = await queue.cancel(ids);
     console.log(`cancelled ${cancelled.length} job${cancelled.length === 1 ? '' : 's'}`);
-    if (ids.length > cancelled.length) {
-      const skipped = ids.filter((id) => !cancelled.includes(id));
-      console.log(`not cancelled (missing, or already finished): ${skipped.join(', ')}`);
-    }
+    await failForSkipped(queue, ids, cancelled, 'cancelled', 'it is not pending or running');
   });
 }

@@ -1,6 +1,7 @@
 /** `supervisor enqueue <task> [payload]`: adds jobs from the command line. */
+import { readFileSync } from 'node:fs';
 import { enqueueOptions, resolveOptions } from '../config.js';
-import type { JobSpec } from '../queue/queue.js';
+import { noRunnerMessage, type JobSpec } from '../queue/queue.js';
 import { UsageError, withQueue } from './context.js';
 
 export async function enqueueCommand(argv: Record<string, unknown>): Promise<void> {
@@ -15,6 +16,8 @@ export async function enqueueCommand(argv: Record<string, unknown>): Promise<voi
   const spec: JobSpec = { task, payload, ...withoutUndefined(jobOptions) };
   await withQueue(argv, async ({ queue }) => {
     const added = await queue.addMany(Array.from({ length: count }, () => spec));
+    const runnable = await queue.runnableTasks();
+    if (!runnable.includes(task)) process.stderr.write(`supervisor: warning: ${noRunnerMessage(task, runnable)}\n`);
     const created = added.filter((job) => job.created);
     if (created.length === 0) {
       console.log(`not added: job ${added[0]!.id} already has job key '${options.jobKey}'`);
@@ -25,14 +28,29 @@ export async function enqueueCommand(argv: Record<string, unknown>): Promise<voi
   });
 }
 
+/** The payload argument: JSON text, `-` to read it from standard input, or `@file` to read it from a file. */
 function parsePayload(raw: unknown): unknown {
   if (raw === undefined) return {};
+  const text = String(raw);
+  const source = text === '-' ? 'standard input' : text.startsWith('@') ? text.slice(1) : undefined;
+  const json = source === undefined ? text : readPayload(text === '-' ? 0 : source, source);
   try {
-    return JSON.parse(String(raw));
+    return JSON.parse(json);
   } catch (error) {
+    const reason = (error as Error).message;
     throw new UsageError(
-      `the payload is not valid JSON (${(error as Error).message}); quote it for the shell, e.g. '{"name":"world"}'`,
+      source === undefined
+        ? `the payload is not valid JSON (${reason}); quote it for the shell, e.g. '{"name":"world"}', or pass - to read it from standard input, or @file`
+        : `the payload in ${source} is not valid JSON (${reason})`,
     );
+  }
+}
+
+function readPayload(from: number | string, name: string): string {
+  try {
+    return readFileSync(from, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read the payload from ${name}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
   }
 }
 

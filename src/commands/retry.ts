@@ -1,6 +1,6 @@
 /** `supervisor retry [ids..] | --failed`: puts failed jobs back to pending with fresh attempts. */
 import { resolveOptions, retryOptions } from '../config.js';
-import { UsageError, withQueue } from './context.js';
+import { UsageError, failForSkipped, withQueue } from './context.js';
 import { parseIds } from './ids.js';
 
 export async function retryCommand(argv: Record<string, unknown>): Promise<void> {
@@ -13,9 +13,6 @@ export async function retryCommand(argv: Record<string, unknown>): Promise<void>
   await withQueue(argv, async ({ queue }) => {
     const retried = await queue.retry(ids.length > 0 ? { ids } : task ? { task } : {});
     console.log(`re-queued ${retried.length} job${retried.length === 1 ? '' : 's'}`);
-    if (ids.length > retried.length) {
-      const skipped = ids.filter((id) => !retried.includes(id));
-      console.log(`not re-queued (missing, or not failed or cancelled): ${skipped.join(', ')}`);
-    }
+    await failForSkipped(queue, ids, retried, 're-queued', 'only failed or cancelled jobs are retried');
   });
 }

@@ -14,7 +14,13 @@ export async function runCommand(argv: Record<string, unknown>): Promise<void> {
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
-      supervisor.log.warn({ signal }, 'second signal: exiting now');
+      const embedded = supervisor.embeddedServer;
+      supervisor.log.warn(
+        { signal },
+        embedded
+          ? `second signal: exiting now, leaving the embedded PostgreSQL running at ${embedded.url}; the next supervisor or command run in this project uses it (and stops it when done)`
+          : 'second signal: exiting now',
+      );
       process.exit(130);
     }
     supervisor.log.info({ signal }, 'signal received: draining');

@@ -41,3 +41,24 @@ export function formatTable(header: string[], rows: string[][]): string {
 export function firstLine(text: string | null): string {
   return (text ?? '').split('\n')[0] ?? '';
 }
+
+/** A time for a table: UTC to the second (`2026-12-02 05:00:00Z`); empty when there is none. */
+export function formatTime(date: Date | null | undefined): string {
+  return date ? date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '';
+}
+
+/** A duration for people: `850 ms`, `12.3 s`, `4m 05s`, `2h 07m`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+}
+
+/** How long a job's current or last attempt ran: to its finish, or to now while it runs. */
+export function attemptDuration(job: { started_at: Date | null; finished_at: Date | null; job_status: string }): string {
+  if (!job.started_at) return '';
+  if (job.finished_at) return formatDuration(job.finished_at.getTime() - job.started_at.getTime());
+  return job.job_status === 'running' ? `${formatDuration(Date.now() - job.started_at.getTime())} so far` : '';
+}

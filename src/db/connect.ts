@@ -4,11 +4,11 @@
  * `./.supervisor/`. Connection failures become one clear sentence naming the
  * host and port.
  */
-import { resolve } from 'node:path';
 import pg from 'pg';
 import { connectionOptions, parseDatabaseUrl } from '../config.js';
 import type { Logger } from '../log.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
+import { defaultDataDir } from '../paths.js';
 import { KEEP_ALIVE } from './keep-alive.js';
 
 /** A connection pool and, when embedded, the server behind it. */
@@ -54,8 +54,10 @@ export interface OpenOptions {
   databaseUrl: string | undefined;
   /** Largest number of pooled connections. */
   maxConnections?: number;
-  /** Folder of the embedded server, used when there is no URL. */
+  /** Folder of the embedded server, used when there is no URL (default: `.supervisor/` in the project root). */
   embeddedDir?: string;
+  /** Log which database is used at info (a supervisor) rather than debug (a command whose output is its result). */
+  announce?: boolean;
   /** `application_name` of every connection, as pg_stat_activity shows it (a supervisor's id). */
   applicationName?: string;
   /** Give up on a connection that has not answered within this many ms (default 10 s, `--connect-timeout`). */
@@ -72,8 +74,7 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
   let embedded: EmbeddedServer | undefined;
   let url = options.databaseUrl;
   if (url === undefined) {
-    const dir = resolve(options.embeddedDir ?? '.supervisor');
-    embedded = await useEmbeddedPostgres({ dir }, log);
+    embedded = await useEmbeddedPostgres({ dir: options.embeddedDir ?? defaultDataDir() }, log);
     url = embedded.url;
   }
   const where = describeUrl(url);
@@ -101,10 +102,11 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
   const pool = newPool({ max: options.maxConnections ?? 4 });
   try {
     const { rows } = await pool.query<{ version: string }>({ name: 'server-version', text: 'show server_version' });
-    log.info(
+    const announce = options.announce === false ? log.debug.bind(log) : log.info.bind(log);
+    announce(
       { database: where, embedded: embedded !== undefined, serverVersion: rows[0]?.version, dataDir: embedded?.dataDir },
       embedded
-        ? `using embedded PostgreSQL at ${where} (data in ${embedded.dataDir}${embedded.owner ? '' : ', started by another process'})`
+        ? `using embedded PostgreSQL ${url} (data in ${embedded.dataDir}${embedded.owner ? '' : ', started by another process'})`
         : `using PostgreSQL at ${where}`,
     );
   } catch (error) {

@@ -5,9 +5,15 @@
  *
  * Several processes share one server: the first one starts it, later ones
  * (for example `supervisor enqueue` beside a running supervisor) find it
- * through PostgreSQL's own `postmaster.pid` and connect to it. The process
- * that started the server stops it when it exits; if that process died, the
- * next one to find the server adopts it.
+ * through PostgreSQL's own `postmaster.pid` and connect to it. The last
+ * process to leave stops it: the one that started it stops it when it exits,
+ * unless other processes are still connected, in which case it leaves it
+ * running for them and the last of them stops it. A server whose starter
+ * died is adopted by the next process that finds it.
+ *
+ * The server listens on the same port every time (saved in `port` beside
+ * the data), so a URL saved once keeps working; only if another program
+ * has taken that port is a new one chosen, and said so.
  *
  * We drive `initdb` and `pg_ctl` ourselves instead of using the package's
  * `EmbeddedPostgres` class: importing that class installs an exit hook that
@@ -23,6 +29,7 @@ import { arch, platform, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import type { Logger } from '../log.js';
 
 const execFile = promisify(execFileCb);
@@ -79,7 +86,7 @@ export async function useEmbeddedPostgres(options: EmbeddedOptions, log: Logger)
       log.info({ dataDir }, 'creating an embedded PostgreSQL database cluster');
       await run(binaries.initdb, initdbArgs(dataDir, options.ephemeral === true), runAs, 'initdb');
     }
-    const port = await freePort();
+    const port = await choosePort(options.dir, log);
     await run(binaries.pg_ctl, startArgs(options, dataDir, port), runAs, 'pg_ctl start', options.dir);
     await writeFile(ownerFile, `${process.pid}\n`);
     return server(options, dataDir, port, true);
@@ -87,17 +94,24 @@ export async function useEmbeddedPostgres(options: EmbeddedOptions, log: Logger)
 }
 
 function server(options: EmbeddedOptions, dataDir: string, port: number, owner: boolean): EmbeddedServer {
+  const url = `postgres://${SERVER_USER}@127.0.0.1:${port}/postgres`;
   return {
-    url: `postgres://${SERVER_USER}@127.0.0.1:${port}/postgres`,
+    url,
     port,
     dataDir,
     owner,
     async close() {
-      if (!owner) return;
+      const ownerFile = join(options.dir, 'owner.pid');
+      if (!owner && isAlive(await readPid(ownerFile))) return;
+      if (!options.ephemeral && (await otherClients(url)) > 0) {
+        // Still in use: the last process to leave stops it.
+        await unlink(ownerFile).catch(() => undefined);
+        return;
+      }
       const binaries = await findBinaries();
       const runAs = await serverUser(options.dir, dataDir);
       await run(binaries.pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w'], runAs, 'pg_ctl stop');
-      await unlink(join(options.dir, 'owner.pid')).catch(() => undefined);
+      await unlink(ownerFile).catch(() => undefined);
       if (options.ephemeral) await rm(options.dir, { recursive: true, force: true });
     },
   };
@@ -236,6 +250,41 @@ async function tail(file: string): Promise<string> {
   } catch {
     return '';
   }
+}
+
+/** Connections to the server other than the one asking. */
+async function otherClients(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()`,
+    );
+    return rows[0]?.n ?? 0;
+  } catch {
+    return 0;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The port saved beside the data when it is free, else a free one (saved for next time). */
+async function choosePort(dir: string, log: Logger): Promise<number> {
+  const file = join(dir, 'port');
+  const saved = await readPid(file);
+  if (saved > 0 && (await isFree(saved))) return saved;
+  const port = await freePort();
+  if (saved > 0) log.warn({ saved, port }, `port ${saved} of the embedded PostgreSQL is taken by another program; it listens on ${port} from now on`);
+  await writeFile(file, `${port}\n`);
+  return port;
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
 }
 
 function freePort(): Promise<number> {

@@ -6,6 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { connectionOptions } from '../config.js';
 import type { Logger } from '../log.js';
 import { migrationsDir } from '../paths.js';
 import { migrationStatements } from './sql/migrations.js';
@@ -62,4 +63,9 @@ export async function isMigrated(pool: pg.Pool, schema: string): Promise<boolean
     if ((error as { code?: string }).code === '42P01') return false; // schema_migrations missing
     throw error;
   }
+}
+
+/** The `supervisor migrate` command line for `schema`, naming it when it is not the default. */
+export function migrateCommandFor(schema: string): string {
+  return schema === connectionOptions.schema.default ? 'supervisor migrate' : `supervisor migrate --schema ${schema}`;
 }

@@ -45,6 +45,14 @@ export interface MetricsOptions {
 
 type Labels = { queue: string; task: string };
 
+/** A row of the queue-depth statement (db/sql/metrics.ts). */
+interface DepthRow {
+  queue: string;
+  job_status: string;
+  count: number;
+  without_runner: number;
+}
+
 export class SupervisorMetrics {
   readonly registry = new Registry();
   readonly utilization: UtilizationMeter;
@@ -54,7 +62,7 @@ export class SupervisorMetrics {
   private readonly stale: Counter;
   private readonly duration: ChildMemo<Histogram.Internal<'queue' | 'task' | 'outcome'>>;
   private readonly lag: ChildMemo<Histogram.Internal<'queue' | 'task'>>;
-  private depth: { until: number; rows: { queue: string; job_status: string; count: number }[] } | undefined;
+  private depth: { until: number; rows: DepthRow[] } | undefined;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
@@ -113,6 +121,17 @@ export class SupervisorMetrics {
         for (const row of rows) this.set({ queue: row.queue, status: row.job_status }, row.count);
       },
     });
+    new Gauge({
+      name: 'supervisor_queue_jobs_without_runner',
+      help: 'Pending jobs whose task no live supervisor runs (a typo, or a task module not deployed), read with supervisor_queue_jobs',
+      labelNames: ['queue'] as const,
+      registers,
+      async collect() {
+        const rows = await read();
+        this.reset();
+        for (const row of rows) if (row.job_status === 'pending') this.set({ queue: row.queue }, row.without_runner);
+      },
+    });
   }
 
   private async queueDepth(source: MetricsSource, statement: { name: string; text: string }) {
@@ -121,7 +140,7 @@ export class SupervisorMetrics {
     if (!this.depth || Date.now() > this.depth.until) {
       try {
         const started = Date.now();
-        const { rows } = await pool.query<{ queue: string; job_status: string; count: number }>(statement);
+        const { rows } = await pool.query<DepthRow>(statement);
         this.depth = { until: Date.now() + queueDepthReuseMs(Date.now() - started), rows };
       } catch {
         // The database is away: /metrics still answers, with the last reading

@@ -5,6 +5,9 @@
 import pg from 'pg';
 import { ConfigError, JOB_DEFAULTS, connectionOptions, databaseUrl, resolveOptions, type JobStatus } from '../config.js';
 import { describeUrl, explainConnectionError, isConnectionError } from '../db/connect.js';
+import { useEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.js';
+import { silentLogger } from '../log.js';
+import { defaultDataDir } from '../paths.js';
 import { KEEP_ALIVE } from '../db/keep-alive.js';
 import { producerStatements } from '../db/sql/producer.js';
 
@@ -22,6 +25,13 @@ export interface JobOptions {
   jobKey?: string;
   /** Abort the job after this many milliseconds (default: the supervisor's --job-timeout). */
   timeout?: number;
+  /**
+   * After adding, check that a live supervisor runs this task, and emit a
+   * process warning (`PG_SUPERVISOR_NO_RUNNER`) when none does: a typo in
+   * the task name would otherwise leave the job waiting with no word. One
+   * more query; off by default (`supervisor enqueue` always checks).
+   */
+  checkTask?: boolean;
 }
 
 /** One job for {@link Queue.addMany}. */
@@ -52,15 +62,31 @@ export interface JobRow {
   last_error: string | null;
   job_key: string | null;
   created_at: Date;
+  /** When the current (or last) attempt started. */
+  started_at: Date | null;
   finished_at: Date | null;
   job_data: string;
+}
+
+/** Every column of one job, as {@link Queue.getJob} returns it. */
+export interface JobDetails extends JobRow {
+  /** Until when `locked_by` holds the job (while it runs). */
+  locked_until: Date | null;
+  /** The job's own timeout in ms; null for the supervisor's --job-timeout. */
+  timeout_ms: number | null;
+  updated_at: Date;
 }
 
 export type { JobStatus } from '../config.js';
 
 export interface QueueOptions {
-  /** PostgreSQL URL; defaults to the `DATABASE_URL` environment variable. */
+  /**
+   * PostgreSQL URL; defaults to the `DATABASE_URL` environment variable, and
+   * without either to the project's embedded PostgreSQL (as the CLI).
+   */
   connectionString?: string;
+  /** Folder of the embedded PostgreSQL (default: SUPERVISOR_DATA_DIR, else `.supervisor/` in the project root). */
+  dataDir?: string;
   /** An existing pool to use instead (the Queue then never closes it). */
   pool?: pg.Pool;
   /** Schema of the jobs table (default `supervisor`). */
@@ -86,48 +112,108 @@ const INSERT_CHUNK = 5000;
  */
 export class Queue {
   readonly schema: string;
-  private readonly pool: pg.Pool;
+  /** The pool, once connected: at once for a URL or a given pool; after finding the embedded server otherwise. */
+  private pool: pg.Pool | Promise<pg.Pool>;
   private readonly ownsPool: boolean;
+  private embedded: EmbeddedServer | undefined;
   private readonly sql: ReturnType<typeof producerStatements>;
+  private readonly connectTimeoutMs: number;
   /** Rewords a failure to connect through the Queue's own pool so that it names the server. */
-  private readonly explain: (error: unknown) => unknown = (error) => error;
+  private explain: (error: unknown) => unknown = (error) => error;
 
   constructor(options: QueueOptions = {}) {
     this.schema = connectionOptions.schema.parse(options.schema ?? connectionOptions.schema.default, 'schema');
+    const { connectTimeout, dataDir } = resolveOptions(
+      { connectTimeout: connectionOptions.connectTimeout, dataDir: connectionOptions.dataDir },
+      { connectTimeout: options.connectTimeout, dataDir: options.dataDir },
+    );
+    this.connectTimeoutMs = connectTimeout;
+    this.sql = producerStatements(this.schema);
+    this.ownsPool = !options.pool;
     if (options.pool) {
       this.pool = options.pool;
-      this.ownsPool = false;
-    } else {
-      const url = databaseUrl(options.connectionString ?? process.env.DATABASE_URL, 'connectionString');
-      if (!url) throw new ConfigError('Queue needs a connectionString (or the DATABASE_URL environment variable)');
-      // pg closes a connection after 10 s idle; the next add would then pay
-      // a new connection and re-prepare its statement (8-10 ms instead of
-      // 1.5). min 1 keeps one open; allowExitOnIdle lets a script that never
-      // calls close() still exit once its adds are done.
-      const { connectTimeout } = resolveOptions({ connectTimeout: connectionOptions.connectTimeout }, { connectTimeout: options.connectTimeout });
-      this.pool = new pg.Pool({
-        connectionString: url,
-        max: 4,
-        min: 1,
-        allowExitOnIdle: true,
-        connectionTimeoutMillis: connectTimeout,
-        ...KEEP_ALIVE,
-      });
-      this.pool.on('error', () => undefined); // a broken idle connection is replaced on next use
-      this.ownsPool = true;
-      this.explain = (error) => (isConnectionError(error) ? explainConnectionError(error, describeUrl(url), connectTimeout) : error);
+      return;
     }
-    this.sql = producerStatements(this.schema);
+    const url = databaseUrl(options.connectionString ?? process.env.DATABASE_URL, 'connectionString');
+    if (url) {
+      this.pool = this.connect(url);
+    } else {
+      // No URL: the project's embedded PostgreSQL, found (or started) as the CLI does.
+      this.pool = useEmbeddedPostgres({ dir: dataDir ?? defaultDataDir() }, silentLogger()).then((server) => {
+        this.embedded = server;
+        return this.connect(server.url);
+      });
+      this.pool.catch(() => undefined); // reported by the first query
+    }
+  }
+
+  /** The Queue's own pool for `url`. */
+  private connect(url: string): pg.Pool {
+    // pg closes a connection after 10 s idle; the next add would then pay
+    // a new connection and re-prepare its statement (8-10 ms instead of
+    // 1.5). min 1 keeps one open; allowExitOnIdle lets a script that never
+    // calls close() still exit once its adds are done.
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 4,
+      min: 1,
+      allowExitOnIdle: true,
+      connectionTimeoutMillis: this.connectTimeoutMs,
+      ...KEEP_ALIVE,
+    });
+    pool.on('error', () => undefined); // a broken idle connection is replaced on next use
+    const where = describeUrl(url);
+    this.explain = (error) => (isConnectionError(error) ? explainConnectionError(error, where, this.connectTimeoutMs) : error);
+    return pool;
   }
 
   /** Adds one job. With a `jobKey` that already exists, returns the existing job's id. */
   async add(task: string, payload: unknown = {}, options: JobOptions = {}): Promise<AddedJob> {
     const spec = { ...options, task, payload };
     const { rows } = await this.query<{ job_id: string }>(this.sql.insertJob, toRow(spec, 0));
-    if (rows[0]) return { id: rows[0].job_id, created: true };
-    // Its jobKey exists: addMany knows how to find that job.
-    const [added] = await this.addMany([spec]);
-    return added!;
+    // Without a row, its jobKey exists: addMany knows how to find that job.
+    const added = rows[0] ? { id: rows[0].job_id, created: true } : (await this.addMany([spec]))[0]!;
+    if (options.checkTask) await this.warnIfNoRunner(task);
+    return added;
+  }
+
+  /** Whether a live supervisor (one whose heartbeat is within its lease) runs `task`. */
+  async hasRunner(task: string): Promise<boolean> {
+    return (await this.runnableTasks()).includes(task);
+  }
+
+  /** The tasks that live supervisors run. */
+  async runnableTasks(): Promise<string[]> {
+    const { rows } = await this.query<{ task: string }>(this.sql.liveTasks, []);
+    return rows.map((row) => row.task).sort();
+  }
+
+  private async warnIfNoRunner(task: string): Promise<void> {
+    const tasks = await this.runnableTasks();
+    if (tasks.includes(task)) return;
+    process.emitWarning(noRunnerMessage(task, tasks), { code: 'PG_SUPERVISOR_NO_RUNNER' });
+  }
+
+  /** Every column of job `id`, or undefined when there is no such job. */
+  async getJob(id: string): Promise<JobDetails | undefined> {
+    const { rows } = await this.query<JobDetails>(this.sql.getJob, [id]);
+    return rows[0];
+  }
+
+  /** How many jobs match `filter` (as {@link listJobs} takes it), counted up to `upTo`. */
+  async countJobs(filter: { status?: JobStatus; task?: string; queue?: string } = {}, upTo = 10_000): Promise<number> {
+    const { rows } = await this.query<{ count: number }>(this.sql.countMatchingJobs, [
+      filter.status ?? null,
+      filter.task ?? null,
+      filter.queue ?? null,
+      upTo,
+    ]);
+    return rows[0]!.count;
+  }
+
+  /** Pending jobs whose task no live supervisor runs, by task and queue (most first). */
+  async jobsWithoutRunner(): Promise<{ task: string; queue: string; count: number }[]> {
+    return (await this.query<{ task: string; queue: string; count: number }>(this.sql.jobsWithoutRunner, [])).rows;
   }
 
   /**
@@ -191,17 +277,30 @@ export class Queue {
   }
 
   private async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, values: unknown[]): Promise<pg.QueryResult<R>> {
+    const pool = await this.pool;
     try {
-      return await this.pool.query<R>(statement, values);
+      return await pool.query<R>(statement, values);
     } catch (error) {
       throw this.explain(error);
     }
   }
 
-  /** Closes the connection pool, unless it was passed in. */
+  /**
+   * Closes the connection pool, unless it was passed in. An embedded server
+   * this Queue started is stopped too, unless other processes still use it.
+   */
   async close(): Promise<void> {
-    if (this.ownsPool) await this.pool.end();
+    if (!this.ownsPool) return;
+    const pool = await Promise.resolve(this.pool).catch(() => undefined);
+    await pool?.end();
+    await this.embedded?.close();
   }
+}
+
+/** What to say when no live supervisor runs `task`; `tasks` are those live supervisors run. */
+export function noRunnerMessage(task: string, tasks: string[]): string {
+  const running = tasks.length === 0 ? 'no supervisor is running' : `live supervisors run ${tasks.map((t) => `'${t}'`).join(', ')}`;
+  return `no live supervisor runs task '${task}' (${running}): the job waits until one does. Check the task name, or start a supervisor whose task module exports it`;
 }
 
 /** Validates the spec of job number `index` and returns the values of its row, in the insert's column order. */

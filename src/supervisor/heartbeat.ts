@@ -69,8 +69,8 @@ export class Heartbeat {
   }
 
   private async touch(): Promise<void> {
-    const { pool, sql, supervisorId, threads, concurrency, queues, tasks } = this.options;
-    await pool.query(sql.touchSupervisor, [supervisorId, hostname(), process.pid, threads, concurrency, queues, tasks]);
+    const { pool, sql, supervisorId, threads, concurrency, queues, tasks, leaseMs } = this.options;
+    await pool.query(sql.touchSupervisor, [supervisorId, hostname(), process.pid, threads, concurrency, queues, tasks, leaseMs]);
   }
 
   private async beat(): Promise<void> {

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { connectionOptions, defaultThreadMemoryMb, resolveOptions, runOptions, type RunConfig } from '../config.js';
 import { openDatabase, type Database } from '../db/connect.js';
-import { isMigrated, migrate } from '../db/migrate.js';
+import type { EmbeddedServer } from '../db/embedded.js';
+import { isMigrated, migrate, migrateCommandFor } from '../db/migrate.js';
 import { supervisorStatements } from '../db/sql/supervisor.js';
 import { createLogger, type Logger } from '../log.js';
 import { SupervisorMetrics, type JobOutcomeLabel } from '../metrics/metrics.js';
@@ -37,6 +38,8 @@ export interface SupervisorOptions {
   connectionString?: string;
   /** Give up on a database connection that has not answered within this time (default 10 s). */
   connectTimeout?: number | string;
+  /** Folder of the embedded PostgreSQL, when there is no URL (default: `.supervisor/` in the project root). */
+  dataDir?: string;
   schema?: string;
   /** Path of the task module (file or directory). Required. */
   tasks?: string;
@@ -145,6 +148,11 @@ export class Supervisor {
     });
   }
 
+  /** @internal The embedded PostgreSQL in use, if any. */
+  get embeddedServer(): EmbeddedServer | undefined {
+    return this.db?.embedded;
+  }
+
   /** Jobs this supervisor can run at once: threads × concurrency. */
   get capacity(): number {
     return this.config.threads * this.config.concurrency;
@@ -167,25 +175,24 @@ export class Supervisor {
   async start(): Promise<void> {
     const { config, log } = this;
     const tasksPath = await resolveTasksPath(config.tasks);
-    if (config.metricsPort > 0) {
-      this.server = new MetricsServer({
-        host: config.metricsHost,
-        port: config.metricsPort,
-        registry: this.metrics.registry,
-        readiness: () => this.readiness(),
-        log,
-      });
-      await this.server.start();
-    }
     try {
+      // The task module first: a broken one stops the supervisor before any
+      // database is started, created or migrated.
+      const threadMemoryMb = config.threadMemoryMb ?? defaultThreadMemoryMb(config.threads);
+      this.pool = new WorkerPool({ ...config, threadMemoryMb, tasksPath, databaseUrl: config.databaseUrl ?? '' }, log);
+      const tasks = await this.pool.describeTasks();
+      await this.startMetricsServer();
       this.db = await openDatabase(
-        { databaseUrl: config.databaseUrl, maxConnections: 4, applicationName: this.id, connectTimeoutMs: config.connectTimeout },
+        {
+          databaseUrl: config.databaseUrl,
+          embeddedDir: config.dataDir,
+          maxConnections: 4,
+          applicationName: this.id,
+          connectTimeoutMs: config.connectTimeout,
+        },
         log,
       );
       await this.prepareSchema(this.db);
-      const threadMemoryMb = config.threadMemoryMb ?? defaultThreadMemoryMb(config.threads);
-      this.pool = new WorkerPool({ ...config, threadMemoryMb, tasksPath, databaseUrl: this.db.url }, log);
-      const tasks = await this.pool.describeTasks();
       this.parts = this.assemble(this.db, this.pool, tasks);
       await this.parts.heartbeat.start();
       await this.parts.wakeup.start();
@@ -196,11 +203,11 @@ export class Supervisor {
           supervisorId: this.id,
           threads: config.threads,
           concurrency: config.concurrency,
-          threadMemoryMb: this.pool.options.threadMemoryMb,
+          threadMemoryMb,
           tasks,
           queues: config.queues,
         },
-        `supervisor started: ${config.threads} threads, tasks ${tasks.join(', ')}, ${config.queues.length ? `queues ${config.queues.join(', ')}` : 'every queue'}`,
+        `supervisor started: ${config.threads} thread${config.threads === 1 ? '' : 's'}, tasks ${tasks.join(', ')}, ${config.queues.length ? `queues ${config.queues.join(', ')}` : 'every queue'}`,
       );
       this.claiming = true;
       this.parts.claimer.wake();
@@ -210,12 +217,25 @@ export class Supervisor {
     }
   }
 
+  private async startMetricsServer(): Promise<void> {
+    const { config, log } = this;
+    if (config.metricsPort === 0) return;
+    this.server = new MetricsServer({
+      host: config.metricsHost,
+      port: config.metricsPort,
+      registry: this.metrics.registry,
+      readiness: () => this.readiness(),
+      log,
+    });
+    await this.server.start();
+  }
+
   private async prepareSchema(db: Database): Promise<void> {
     const { schema } = this.config;
     if (this.config.migrate) {
       await migrate(db.pool, schema, this.log);
     } else if (!(await isMigrated(db.pool, schema))) {
-      throw new Error(`schema '${schema}' is missing migrations: run 'supervisor migrate' or start without --no-migrate`);
+      throw new Error(`schema '${schema}' is missing migrations: run '${migrateCommandFor(schema)}' or start without --no-migrate`);
     }
   }
 
@@ -348,12 +368,19 @@ export class Supervisor {
     this.stats[COUNTERS[written]]++;
     if (written === 'success' || written === 'retried' || written === 'failed') this.metrics.jobWritten(job, written);
     else if (written === 'stale') this.metrics.staleCompletion();
+    if (written === 'failed' || written === 'retried') this.logFailure(job, written, result);
+  }
+
+  /**
+   * A job that is out of attempts needs a person: one warn line. A retry
+   * usually does not, and a line per retry would let logging limit
+   * throughput: debug.
+   */
+  private logFailure(job: ClaimedJob, written: 'failed' | 'retried', result: JobResult): void {
     const error = 'error' in result ? result.error.split('\n', 1)[0]! : undefined;
     const fields = { jobId: job.id, task: job.task, queue: job.queue, attempts: job.attempt, error };
-    // A job that is out of attempts needs a person; a retry usually does not,
-    // and a line per retry would make logging limit throughput.
     if (written === 'failed') this.log.warn(fields, `job ${job.id} (${job.task}) failed after ${job.attempt} attempt(s): ${error}`);
-    else if (written === 'retried') this.log.debug(fields, 'job attempt failed; it will be retried');
+    else this.log.debug(fields, 'job attempt failed; it will be retried');
   }
 
   private recovered(jobs: RecoveredJob[]): void {

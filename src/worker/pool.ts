@@ -22,7 +22,7 @@ export interface PoolOptions extends ThreadData {
   threads: number;
   /** Heap limit of each thread in MB (`resourceLimits.maxOldGenerationSizeMb`); 0 for Node's default. */
   threadMemoryMb: number;
-  /** The URL the supervisor connects with: kept out of the threads' environment. */
+  /** The URL the supervisor connects with, if given: kept out of the threads' environment. */
   databaseUrl: string;
 }
 
@@ -36,7 +36,7 @@ const CONNECTION_VARIABLES = ['DATABASE_URL', 'PGPASSWORD'];
  */
 export function threadEnvironment(env: NodeJS.ProcessEnv, databaseUrl: string): NodeJS.ProcessEnv {
   return Object.fromEntries(
-    Object.entries(env).filter(([name, value]) => !CONNECTION_VARIABLES.includes(name) && value !== databaseUrl),
+    Object.entries(env).filter(([name, value]) => !CONNECTION_VARIABLES.includes(name) && (databaseUrl === '' || value !== databaseUrl)),
   );
 }
 

@@ -3,9 +3,11 @@
  * directory with one module per task (the file name is the task name, the
  * default export its handler). Loaded inside worker threads only.
  */
+import { spawnSync } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../config.js';
 import type { Logger } from '../log.js';
 
 /** What a handler receives beside its payload. */
@@ -23,8 +25,16 @@ export interface TaskContext {
   logger: Logger;
 }
 
-/** A task handler. A returned promise that rejects, or a throw, fails the job. */
-export type TaskHandler = (payload: any, ctx: TaskContext) => unknown;
+/**
+ * A task handler: receives the job's payload (any JSON value) and its
+ * context. Returning (or resolving) succeeds the job; a throw or a rejected
+ * promise fails the attempt.
+ *
+ * ```ts
+ * export const sendEmail: TaskHandler<{ to: string }> = async (payload, ctx) => { ... };
+ * ```
+ */
+export type TaskHandler<Payload = any, Result = unknown> = (payload: Payload, ctx: TaskContext) => Result | Promise<Result>;
 
 export type TaskTable = Map<string, TaskHandler>;
 
@@ -33,12 +43,16 @@ export class TaskModuleError extends Error {
   override name = 'TaskModuleError';
 }
 
-const MODULE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
+/** Files of a task directory that are tasks (TypeScript too, where Node can run it). */
+function isTaskFile(file: string): boolean {
+  const ext = extname(file);
+  return !/^[._]/.test(file) && !file.endsWith('.d.ts') && (['.js', '.mjs', '.cjs'].includes(ext) || (TYPESCRIPT.has(ext) && canRunTypeScript()));
+}
 
 /** Resolves `--tasks` to an absolute path, failing clearly when it does not exist. */
 export async function resolveTasksPath(path: string | undefined): Promise<string> {
   if (!path) {
-    throw new TaskModuleError('no task module given: pass --tasks ./path/to/tasks.js (or set SUPERVISOR_TASKS)');
+    throw new ConfigError('no task module given: pass --tasks ./path/to/tasks.js (or set SUPERVISOR_TASKS)');
   }
   const absolute = resolve(path);
   try {
@@ -83,7 +97,7 @@ async function loadFile(file: string): Promise<TaskTable> {
 
 async function loadDirectory(dir: string): Promise<TaskTable> {
   const tasks: TaskTable = new Map();
-  const files = (await readdir(dir)).filter((f) => MODULE_EXTENSIONS.has(extname(f)) && !/^[._]/.test(f)).sort();
+  const files = (await readdir(dir)).filter(isTaskFile).sort();
   for (const file of files) {
     const name = basename(file, extname(file));
     const module = await importModule(join(dir, file));
@@ -97,10 +111,52 @@ async function loadDirectory(dir: string): Promise<TaskTable> {
 }
 
 async function importModule(file: string): Promise<Record<string, unknown>> {
+  if (TYPESCRIPT.has(extname(file)) && !canRunTypeScript()) {
+    throw new TaskModuleError(
+      `cannot load task module ${file}: it is TypeScript, which Node ${process.version} cannot run as is. ` +
+        'Compile it (npx tsc) and pass the .js file to --tasks, or use Node 22.18 or newer, which strips the types itself',
+    );
+  }
   try {
     return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
-    const reason = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    throw new TaskModuleError(`cannot load task module ${file}: ${reason}`);
+    throw new TaskModuleError(`cannot load task module ${file}: ${explainLoadError(error, file)}`);
   }
+}
+
+/** TypeScript files, which Node can import only where it strips types. */
+const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
+
+function canRunTypeScript(): boolean {
+  return Boolean((process.features as { typescript?: unknown }).typescript);
+}
+
+/**
+ * Why a module did not load, as a person can act on it: a syntax error as
+ * `node --check` shows it (file, line, the code and a caret), ES module
+ * syntax in a CommonJS package with the fix, otherwise the error and the
+ * stack frames in the user's own code.
+ */
+function explainLoadError(error: unknown, file: string): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error.name === 'SyntaxError') {
+    const where = syntaxErrorLocation(file);
+    const esmInCommonJs = /Unexpected token 'export'|Cannot use import statement outside a module/.test(error.message) && extname(file) === '.js';
+    const hint = esmInCommonJs
+      ? '\nThe file uses ES module syntax (export/import), but the nearest package.json makes .js files CommonJS: rename it to .mjs, or add "type": "module" to that package.json'
+      : '';
+    return `${where ?? `SyntaxError: ${error.message}`}${hint}`;
+  }
+  const ownFrames = (error.stack ?? '').split('\n').filter((line) => !/\(node:|at node:|node:internal/.test(line));
+  return ownFrames.join('\n') || `${error.name}: ${error.message}`;
+}
+
+/** `node --check`'s report of a syntax error: file:line, the line of code, a caret, the message. */
+function syntaxErrorLocation(file: string): string | undefined {
+  const checked = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
+  const lines = (checked.stderr ?? '')
+    .split('\n')
+    .filter((line) => !/^\(node:\d+\) Warning|^\(Use `node --trace-warnings|^\s+at |^Node\.js v/.test(line));
+  const text = lines.join('\n').trim();
+  return text.includes('SyntaxError') ? text : undefined;
 }

@@ -52,11 +52,12 @@ export function producerStatements(schema: string) {
          returning o.channel, o.supervisor_id, o.lease_ms),
        added as (
          insert into $S.jobs (task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms,
-                              job_status, attempts, locked_by, locked_until)
+                              job_status, attempts, locked_by, locked_until, started_at)
          select $1::text, $2::text, $3::text::jsonb, $4::int, coalesce($5::timestamptz, now()), $6::int, $7::text, $8::int,
                 case when offer.supervisor_id is null then 'pending' else 'running' end,
                 case when offer.supervisor_id is null then 0 else 1 end,
-                offer.supervisor_id, now() + offer.lease_ms * interval '1 millisecond'
+                offer.supervisor_id, now() + offer.lease_ms * interval '1 millisecond',
+                case when offer.supervisor_id is null then null else now() end
          from (values (true)) as one (x) left join offer on true
          on conflict (job_key) where job_key is not null do nothing
          returning job_id, task, queue, job_data, attempts, max_attempts, timeout_ms)
@@ -99,13 +100,47 @@ export function producerStatements(schema: string) {
       schema,
       'list-jobs',
       `select job_id, task, queue, job_status, priority, attempts, max_attempts, run_at, locked_by,
-              last_error, job_key, created_at, finished_at, job_data::text as job_data
+              last_error, job_key, created_at, started_at, finished_at, job_data::text as job_data
        from $S.jobs
        where ($1::text is null or job_status = $1::text)
          and ($2::text is null or task = $2::text)
          and ($3::text is null or queue = $3::text)
        order by job_id desc
        limit $4::int`,
+    ),
+    /** How many jobs list-jobs would find with no limit, counted up to $4 (a huge table is not counted in full). */
+    countMatchingJobs: statement(
+      schema,
+      'count-matching-jobs',
+      `select count(*)::int as count from (
+         select 1 from $S.jobs
+         where ($1::text is null or job_status = $1::text)
+           and ($2::text is null or task = $2::text)
+           and ($3::text is null or queue = $3::text)
+         limit $4::int) matching`,
+    ),
+    /** Every column of one job. */
+    getJob: statement(
+      schema,
+      'get-job',
+      `select job_id, task, queue, job_status, priority, attempts, max_attempts, run_at, locked_by, locked_until,
+              last_error, job_key, timeout_ms, created_at, started_at, updated_at, finished_at, job_data::text as job_data
+       from $S.jobs where job_id = $1::bigint`,
+    ),
+    /** Tasks that live supervisors (heartbeat within their lease) can run. */
+    liveTasks: statement(
+      schema,
+      'live-tasks',
+      `select distinct unnest(tasks) as task from $S.supervisors where heartbeat_at > now() - lease_ms * interval '1 millisecond'`,
+    ),
+    /** Pending jobs whose task no live supervisor runs, by task and queue. */
+    jobsWithoutRunner: statement(
+      schema,
+      'jobs-without-runner',
+      `select task, queue, count(*)::int as count from $S.jobs
+       where job_status = 'pending' and task <> all(array(
+         select unnest(tasks) from $S.supervisors where heartbeat_at > now() - lease_ms * interval '1 millisecond'))
+       group by task, queue order by count(*) desc, task, queue`,
     ),
     countJobs: statement(
       schema,
@@ -115,7 +150,7 @@ export function producerStatements(schema: string) {
     listSupervisors: statement(
       schema,
       'list-supervisors',
-      `select supervisor_id, host, pid, threads, concurrency, queues, started_at, heartbeat_at,
+      `select supervisor_id, host, pid, threads, concurrency, queues, tasks, lease_ms, started_at, heartbeat_at,
               extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age_s
        from $S.supervisors order by started_at`,
     ),

@@ -38,7 +38,7 @@ function claimUpdate(queues: string[], limit: string): string {
   const queueFilter = queues.length > 0 ? 'and queue = any($5::text[])' : '';
   return `update $S.jobs j
     set job_status = 'running', attempts = least(j.attempts, 2147483646) + 1, locked_by = $3::text,
-        locked_until = now() + $4::int * interval '1 millisecond', updated_at = now()
+        locked_until = now() + $4::int * interval '1 millisecond', started_at = now(), updated_at = now()
     where j.job_id = any(array(
       with recursive priorities(priority) as (
         (select priority from $S.jobs where job_status = 'pending' order by priority limit 1)
@@ -155,8 +155,8 @@ export function supervisorStatements(schema: string, queues: string[]) {
     touchSupervisor: statement(
       schema,
       'touch-supervisor',
-      `insert into $S.supervisors (supervisor_id, host, pid, threads, concurrency, queues, tasks)
-       values ($1, $2, $3, $4, $5, $6::text[], $7::text[])
+      `insert into $S.supervisors (supervisor_id, host, pid, threads, concurrency, queues, tasks, lease_ms)
+       values ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8::int)
        on conflict (supervisor_id) do update set heartbeat_at = now()`,
     ),
     /**
