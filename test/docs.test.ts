@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { connectionOptions, enqueueOptions, jobsOptions, retryOptions, runOptions } from '../src/config.js';
+import { connectionOptions, enqueueOptions, jobOptions, jobsOptions, retryOptions, runOptions } from '../src/config.js';
 import { SupervisorMetrics } from '../src/metrics/metrics.js';
 import { packageRoot } from '../src/paths.js';
 
@@ -10,7 +10,7 @@ const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
 const ci = readFileSync(join(packageRoot, '.ci', 'run'), 'utf8');
 
 describe('README', () => {
-  const all = { ...connectionOptions, ...runOptions, ...enqueueOptions, ...jobsOptions, ...retryOptions };
+  const all = { ...connectionOptions, ...runOptions, ...enqueueOptions, ...jobsOptions, ...jobOptions, ...retryOptions };
   for (const spec of Object.values(all)) {
     it(`documents --${spec.flag} with ${spec.env}`, () => {
       const row = readme.split('\n').find((line) => line.startsWith(`| \`--${spec.flag}\``) && line.includes(`\`${spec.env}\``));
@@ -18,7 +18,7 @@ describe('README', () => {
     });
   }
 
-  for (const command of ['run', 'enqueue', 'jobs', 'retry', 'cancel', 'status', 'migrate']) {
+  for (const command of ['run', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'status', 'migrate']) {
     it(`has a section for supervisor ${command}`, () => {
       assert.match(readme, new RegExp(`^### \`supervisor ${command}`, 'm'));
     });

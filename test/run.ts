@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,8 @@ async function main(): Promise<number> {
   }
   const url = server?.url ?? process.env.DATABASE_URL!;
   const runTmp = await mkdtemp(join(tmpdir(), 'pg-supervisor-test-run-'));
+  // Reachable by the postgres user, which an embedded server started under it runs as when we are root.
+  await chmod(runTmp, 0o755);
   const marker = randomBytes(6).toString('hex');
   const schemasBefore = await testSchemas(url);
   try {

@@ -31,7 +31,8 @@ export async function enqueueCommand(argv: Record<string, unknown>): Promise<voi
 /** The payload argument: JSON text, `-` to read it from standard input, or `@file` to read it from a file. */
 function parsePayload(raw: unknown): unknown {
   if (raw === undefined) return {};
-  const text = String(raw);
+  // yargs hands a bare '-' over as ''.
+  const text = raw === '' && process.argv.slice(2).includes('-') ? '-' : String(raw);
   const source = text === '-' ? 'standard input' : text.startsWith('@') ? text.slice(1) : undefined;
   const json = source === undefined ? text : readPayload(text === '-' ? 0 : source, source);
   try {

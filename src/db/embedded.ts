@@ -238,6 +238,12 @@ async function run(file: string, args: string[], runAs: RunAs, what: string, log
   try {
     await execFile(file, args, { ...runAs, env: { ...process.env, LC_ALL: 'C' } });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EACCES' && runAs.uid !== undefined) {
+      throw new Error(
+        `embedded PostgreSQL: ${what} failed: the '${SERVER_USER}' user it runs as (PostgreSQL refuses to run as root) cannot reach ${file}. ` +
+          'Let it through every folder on the way (chmod o+x on each), or set DATABASE_URL to use a PostgreSQL server',
+      );
+    }
     const detail = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
     const log = logDir ? await tail(join(logDir, 'postgres.log')) : '';
     throw new Error(`embedded PostgreSQL: ${what} failed: ${detail}${log ? `\nserver log:\n${log}` : ''}`);

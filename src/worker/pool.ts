@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import type { Batch, JobResult, ThreadDeath } from './batch.js';
 import { JobState } from './progress.js';
 import { describeError } from './errors.js';
+import { TaskModuleError } from './tasks.js';
 import type { JobEnvelope, Outcome, ThreadData } from './protocol.js';
 
 export interface PoolOptions extends ThreadData {
@@ -86,7 +87,12 @@ export class WorkerPool {
 
   /** Loads the task module in a thread and returns its task names; rejects with the load error. */
   async describeTasks(): Promise<string[]> {
-    return (await this.piscina.run(null, { name: 'describeTasks' })) as string[];
+    try {
+      return (await this.piscina.run(null, { name: 'describeTasks' })) as string[];
+    } catch (error) {
+      // The thread's TaskModuleError arrives as a plain Error: its message is what the user needs.
+      throw new TaskModuleError((error as Error).message);
+    }
   }
 
   /** Runs a batch; resolves with the result of every job not settled early, whatever happens to the thread. */
