@@ -33,8 +33,8 @@ interface Result {
 }
 
 /** Runs a shell command line in the app (or `cwd`), as a user types it. */
-function sh(line: string, cwd = app, input?: string): Result {
-  const result = spawnSync('bash', ['-c', line], { cwd, env, encoding: 'utf8', input, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 });
+function sh(line: string, cwd = app, input?: string, environment = env): Result {
+  const result = spawnSync('bash', ['-c', line], { cwd, env: environment, encoding: 'utf8', input, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -53,9 +53,9 @@ interface Running {
 }
 
 /** Starts a long-running command and resolves once it logs that the supervisor started. */
-async function startSupervisor(line: string): Promise<Running> {
+async function startSupervisor(line: string, cwd = app, environment = env): Promise<Running> {
   const began = Date.now();
-  const child = spawn('bash', ['-c', `exec ${line}`], { cwd: app, env, detached: true });
+  const child = spawn('bash', ['-c', `exec ${line}`], { cwd, env: environment, detached: true });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -168,6 +168,21 @@ describe('a new user, from the README', () => {
     process.stdout.write(`# start-up of npx pg-supervisor on an existing data folder: ${again.startedInMs} ms\n`);
     await stop(again);
     assert.equal(existsSync(join(app, '.supervisor', 'pgdata', 'postmaster.pid')), false, 'the last process stopped the embedded server');
+  });
+
+  it("runs 'Try it in this repository' as written (but npm ci and npm test, which are what runs this)", async () => {
+    // The repository's own embedded database would be .supervisor/ in it: keep this run's elsewhere.
+    const repoEnv = { ...env, SUPERVISOR_DATA_DIR: join(work, 'repository-db') };
+    const [install, more] = section('Try it in this repository').filter((b) => b.lang === 'sh');
+    const run = install!.body.split('\n').find((line) => line.startsWith('npx supervisor'))!.replace(/\s+#.*$/, '');
+    const supervisor = await startSupervisor(run, packageRoot, repoEnv);
+    for (const line of more!.body.split('\n').filter((l) => l.trim() !== '')) {
+      const result = sh(line.replace(/\s+#.*$/, ''), packageRoot, undefined, repoEnv);
+      assert.equal(result.code, 0, `${line}\n${result.stderr}`);
+      if (line.startsWith('npx supervisor jobs')) assert.match(result.stdout, /^ID\s+TASK\s+QUEUE\s+STATUS/);
+    }
+    await waitFor('a hello job run', () => supervisor.output().includes('hello, world (job'));
+    await stop(supervisor);
   });
 
   it('compiles the TypeScript task module of the README with tsc and runs it; a wrong payload type does not compile', async () => {
