@@ -85,6 +85,11 @@ const MUTATIONS = [
   ['list: any task', PRODUCER, `and ($2::text is null or task = $2::text)\n         and ($3::text`, `and ($3::text`, ['statements']],
   ['list: any queue', PRODUCER, `and ($3::text is null or queue = $3::text)`, ``, ['statements']],
   ['list: oldest first', PRODUCER, `order by job_id desc`, `order by job_id`, ['statements', 'queue']],
+  ['live tasks: silent supervisors too', PRODUCER, `from $S.supervisors where heartbeat_at > now() - lease_ms * interval '1 millisecond'\``, `from $S.supervisors\``, ['statements']],
+  ['without runner: any status', PRODUCER, `where job_status = 'pending' and task <> all(array(`, `where task <> all(array(`, ['statements']],
+  ['without runner: every task', PRODUCER, `and task <> all(array(`, `and task = any(array(`, ['statements']],
+  ['count: no cap', PRODUCER, `         limit $4::int) matching`, `         ) matching`, ['statements']],
+  ['claim: start not recorded', CLAIM, `started_at = now(), updated_at = now()`, `updated_at = now()`, ['statements']],
   // Input checks and what threads get.
   ['queue: any jobKey length', 'queue/queue.js', `if (bytes > maxBytes)`, `if (false)`, ['queue', 'cli']],
   ['queue: NUL in a payload', 'queue/queue.js', `if (NUL_ESCAPE.test(text))`, `if (false)`, ['queue', 'cli']],

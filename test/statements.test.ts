@@ -450,3 +450,47 @@ describe('producer statements', () => {
     assert.deepEqual(await list(null, null, null, 2), [ids[4], ids[3]]);
   });
 });
+
+describe('what supervisors run, for typos and status', () => {
+  async function supervisor(id: string, tasks: string[], heartbeatAgeMs: number, leaseMs = 10_000): Promise<void> {
+    await db.query(
+      `insert into supervisors (supervisor_id, host, pid, threads, concurrency, tasks, lease_ms, heartbeat_at)
+       values ($1, 'h', 1, 1, 1, $2, $3, now() - $4 * interval '1 millisecond')`,
+      [id, tasks, leaseMs, heartbeatAgeMs],
+    );
+  }
+
+  it('live-tasks lists the tasks of supervisors whose heartbeat is within their lease', async () => {
+    await supervisor('live', ['a', 'b'], 1_000);
+    await supervisor('silent', ['c'], 11_000);
+    const { rows } = await pool.query(producer().liveTasks);
+    assert.deepEqual(rows.map((row) => row.task).sort(), ['a', 'b']);
+  });
+
+  it('jobs-without-runner counts pending jobs whose task no live supervisor runs, by task and queue', async () => {
+    await supervisor('live', ['a'], 1_000);
+    await supervisor('silent', ['c'], 11_000);
+    for (const [task, queue, job_status] of [['a', 'q', 'pending'], ['c', 'q', 'pending'], ['c', 'q', 'pending'], ['typo', 'r', 'pending'], ['typo', 'r', 'failed']]) {
+      await addRow({ task, queue, job_status });
+    }
+    const { rows } = await pool.query(producer().jobsWithoutRunner);
+    assert.deepEqual(rows.map((row) => [row.task, row.queue, row.count]), [['c', 'q', 2], ['typo', 'r', 1]]);
+  });
+
+  it('count-matching-jobs counts what list-jobs filters, up to its cap', async () => {
+    for (const [task, job_status] of [['a', 'pending'], ['a', 'pending'], ['a', 'failed'], ['b', 'pending']]) await addRow({ task, job_status });
+    const count = async (status: string | null, task: string | null, upTo = 100) =>
+      (await pool.query(producer().countMatchingJobs, [status, task, null, upTo])).rows[0].count;
+    assert.equal(await count('pending', 'a'), 2);
+    assert.equal(await count(null, 'a'), 3);
+    assert.equal(await count('pending', null), 3);
+    assert.equal(await count(null, null, 2), 2);
+  });
+
+  it('the claim and the hand-off record when the attempt started', async () => {
+    const id = await addRow();
+    const before = await at(0);
+    await claim(1);
+    assert.ok((await db.job(id)).started_at.getTime() >= before.getTime());
+  });
+});
