@@ -26,6 +26,7 @@ import {
   type OptionSpec,
 } from './config.js';
 import { DatabaseUnavailableError } from './db/connect.js';
+import { MetricsPortError } from './metrics/server.js';
 import { TaskModuleError } from './worker/tasks.js';
 
 type Specs = Record<string, OptionSpec<unknown>>;
@@ -54,6 +55,7 @@ function report(error: unknown): never {
     error instanceof ConfigError ||
     error instanceof UsageError ||
     error instanceof CommandFailed ||
+    error instanceof MetricsPortError ||
     error instanceof TaskModuleError ||
     error instanceof DatabaseUnavailableError;
   const message = known ? (error as Error).message : error instanceof Error ? (error.stack ?? error.message) : String(error);
@@ -108,7 +110,7 @@ const cli = yargs(hideBin(process.argv))
     retryCommand,
   )
   .command(
-    'cancel <ids..>',
+    'cancel [ids..]',
     'Cancel pending or running jobs',
     (y) => connection(y).positional('ids', { type: 'string', array: true, describe: 'Job ids' }),
     cancelCommand,

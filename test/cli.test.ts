@@ -114,6 +114,17 @@ describe('bad input exits non-zero with a clear message and writes nothing', () 
     assert.deepEqual(await db.query(`select 1 from jobs where job_key = 'k'`), []);
   });
 
+  it('stops at start, exit code 1, when the metrics port is taken', async () => {
+    const taken = await silentServer();
+    try {
+      const { code, stderr } = await cli('--tasks', join(fixtures, 'tasks.js'), '--threads', '1', '--metrics-port', String(taken.port), '--metrics-host', '127.0.0.1');
+      assert.equal(code, 1);
+      assert.match(stderr, new RegExp(`cannot serve metrics on 127.0.0.1:${taken.port}: the port is in use; choose another --metrics-port, or 0 to disable the endpoint`));
+    } finally {
+      await taken.close();
+    }
+  });
+
   it('stops at start on a --tasks path that does not exist', async () => {
     const { code, stderr } = await cli('--tasks', './no/such/tasks.js');
     assert.equal(code, 1);
@@ -220,6 +231,9 @@ describe('commands', () => {
     assert.equal(retryMissing.code, 1);
     assert.match(retryMissing.stderr, /not re-queued: no job with id 999999999/);
 
+    const noIds = await cli('cancel');
+    assert.equal(noIds.code, 2);
+    assert.match(noIds.stderr, /give the ids of the jobs to cancel: supervisor cancel 12 13/);
     const badIds = await cli('cancel', 'abc');
     assert.equal(badIds.code, 2);
     assert.match(badIds.stderr, /job ids are whole numbers/);

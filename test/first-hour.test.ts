@@ -159,6 +159,7 @@ describe('a new user, from the README', () => {
       await db.end();
     }
     assert.equal(existsSync(join(app, 'src', 'deep', '.supervisor')), false, 'no second database in the subfolder');
+    assert.equal(readFileSync(join(app, '.supervisor', '.gitignore'), 'utf8'), '*\n', 'git leaves the database out');
     await stop(supervisor);
 
     // A restart on the existing data folder: the same URL, started quickly.
@@ -188,7 +189,8 @@ describe('a new user, from the README', () => {
   it('compiles the TypeScript task module of the README with tsc and runs it; a wrong payload type does not compile', async () => {
     const blocks = section('Use it in your app');
     const ts = blocks.find((b) => b.lang === 'ts')!;
-    writeFileSync(join(app, 'tasks.mts'), ts.body);
+    const [, tsFile] = /^\/\/ (\S+)\n/.exec(ts.body)!;
+    writeFileSync(join(app, tsFile!), ts.body);
     const commands = blocks.filter((b) => b.lang === 'sh').at(-1)!.body.split('\n').filter((l) => l.trim() !== '');
     ok(commands[0]!); // npm install --save-dev typescript
     writeFileSync(join(app, 'misuse.mts'), `import type { TaskHandler } from 'pg-supervisor';
@@ -202,7 +204,7 @@ export const typo: TaskHandler<{ name: string }> = async (payload) => {
     const wrong = sh('npx tsc --module nodenext --target es2022 --skipLibCheck --noEmit misuse.mts');
     assert.notEqual(wrong.code, 0);
     assert.match(wrong.stdout, /Property 'nmae' does not exist/);
-    ok(commands[1]!); // npx tsc … tasks.mts
+    ok(commands[1]!); // npx tsc … typed-tasks.mts
     const supervisor = await startSupervisor(commands[2]!);
     ok(`npx pg-supervisor enqueue hello '{"name":"typed"}'`);
     await waitFor('the typed handler ran', () => supervisor.output().includes('hello, TYPED'));
@@ -234,7 +236,7 @@ describe('bad input a new user meets: a clear message, the right exit code, noth
       assert.match(esm.stderr, /rename it to \.mjs, or add "type": "module" to that package\.json/);
     }
 
-    const typescript = cli('--tasks tasks.mts --threads 1');
+    const typescript = cli('--tasks typed-tasks.mts --threads 1');
     if ((process.features as { typescript?: unknown }).typescript) {
       assert.notEqual(typescript.code, 2);
     } else {

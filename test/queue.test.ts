@@ -75,13 +75,13 @@ describe('Queue', () => {
 
   it('rejects invalid jobs before writing any', async () => {
     await assert.rejects(queue.addMany([{ task: 'ok' }, { task: '' }]), /job 1: task must be a non-empty string/);
-    await assert.rejects(queue.add('x', {}, { maxAttempts: 0 }), /maxAttempts must be a whole number of at least 1/);
+    await assert.rejects(queue.add('x', {}, { maxAttempts: 0 }), /^ConfigError: maxAttempts must be a whole number from 1 to 2147483647 \(got 0\)$/);
     await assert.rejects(queue.add('x', {}, { runAt: new Date('nope') }), /runAt must be a valid Date/);
     await assert.rejects(queue.add('x', 10n), /BigInt/);
-    await assert.rejects(queue.add('x', {}, { jobKey: 'k'.repeat(10_000) }), /job 0: jobKey is 10000 bytes long; the limit is 1000 bytes/);
-    await assert.rejects(queue.add('x', { text: 'a\u0000b' }), /job 0: payload contains a NUL character/);
-    await assert.rejects(queue.add('x\u0000y'), /job 0: task contains a NUL character/);
-    await assert.rejects(queue.add('x', {}, { queue: 'q\u0000' }), /job 0: queue contains a NUL character/);
+    await assert.rejects(queue.add('x', {}, { jobKey: 'k'.repeat(10_000) }), /^ConfigError: jobKey is 10000 bytes long; the limit is 1000 bytes/);
+    await assert.rejects(queue.add('x', { text: 'a\u0000b' }), /^ConfigError: payload contains a NUL character/);
+    await assert.rejects(queue.add('x\u0000y'), /^ConfigError: task contains a NUL character/);
+    await assert.rejects(queue.add('x', {}, { queue: 'q\u0000' }), /^ConfigError: queue contains a NUL character/);
     const [row] = await db.query(`select count(*)::int as n from jobs where task in ('ok', 'x')`);
     assert.equal(row.n, 0);
   });

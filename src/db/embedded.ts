@@ -71,6 +71,8 @@ interface RunAs {
 export async function useEmbeddedPostgres(options: EmbeddedOptions, log: Logger): Promise<EmbeddedServer> {
   const dataDir = join(options.dir, 'pgdata');
   await mkdir(options.dir, { recursive: true });
+  // A database is no source: `git add .` must not take it along.
+  await writeFile(join(options.dir, '.gitignore'), '*\n', { flag: 'wx' }).catch(() => undefined);
   return withLock(join(options.dir, 'start.lock'), async () => {
     const running = await runningServer(dataDir);
     const ownerFile = join(options.dir, 'owner.pid');

@@ -4,7 +4,6 @@
  * claiming; not ready from the moment shutdown starts).
  */
 import { createServer, type Server } from 'node:http';
-import { ConfigError } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Registry } from 'prom-client';
 
@@ -21,6 +20,11 @@ export interface MetricsServerOptions {
   log: Logger;
 }
 
+/** The metrics endpoint cannot listen (a port in use): not a usage error, exit code 1. */
+export class MetricsPortError extends Error {
+  override name = 'MetricsPortError';
+}
+
 export class MetricsServer {
   private server: Server | undefined;
 
@@ -32,7 +36,7 @@ export class MetricsServer {
     const server = createServer((req, res) => void this.handle(req.url ?? '/', res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
-        reject(new ConfigError(`cannot serve metrics on ${host}:${port}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}; choose another --metrics-port, or 0 to disable the endpoint`)),
+        reject(new MetricsPortError(`cannot serve metrics on ${host}:${port}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}; choose another --metrics-port, or 0 to disable the endpoint`)),
       );
       server.listen(port, host, resolve);
     });

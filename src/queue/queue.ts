@@ -170,7 +170,7 @@ export class Queue {
   /** Adds one job. With a `jobKey` that already exists, returns the existing job's id. */
   async add(task: string, payload: unknown = {}, options: JobOptions = {}): Promise<AddedJob> {
     const spec = { ...options, task, payload };
-    const { rows } = await this.query<{ job_id: string }>(this.sql.insertJob, toRow(spec, 0));
+    const { rows } = await this.query<{ job_id: string }>(this.sql.insertJob, toRow(spec, -1));
     // Without a row, its jobKey exists: addMany knows how to find that job.
     const added = rows[0] ? { id: rows[0].job_id, created: true } : (await this.addMany([spec]))[0]!;
     if (options.checkTask) await this.warnIfNoRunner(task);
@@ -303,7 +303,12 @@ export function noRunnerMessage(task: string, tasks: string[]): string {
   return `no live supervisor runs task '${task}' (${running}): the job waits until one does. Check the task name, or start a supervisor whose task module exports it`;
 }
 
-/** Validates the spec of job number `index` and returns the values of its row, in the insert's column order. */
+/** How an error names the job: by its place in a batch, or not at all for a single job (index -1). */
+function label(index: number): string {
+  return index < 0 ? '' : `job ${index}: `;
+}
+
+/** Validates the spec of job number `index` (-1 for a single job) and returns the values of its row, in the insert's column order. */
 function toRow(spec: JobSpec, index: number): unknown[] {
   return [
     checkTask(spec.task, index),
@@ -324,17 +329,17 @@ export const MAX_JOB_KEY_BYTES = 1000;
 
 /** A text column: a string PostgreSQL can store (no NUL character), at most `maxBytes` long. */
 function checkText(value: unknown, what: string, index: number, maxBytes: number): string {
-  if (typeof value !== 'string') throw new ConfigError(`job ${index}: ${what} must be a string (got ${typeof value})`);
-  if (value.includes('\0')) throw new ConfigError(`job ${index}: ${what} contains a NUL character (\\u0000), which PostgreSQL text cannot hold`);
+  if (typeof value !== 'string') throw new ConfigError(`${label(index)}${what} must be a string (got ${typeof value})`);
+  if (value.includes('\0')) throw new ConfigError(`${label(index)}${what} contains a NUL character (\\u0000), which PostgreSQL text cannot hold`);
   const bytes = Buffer.byteLength(value);
-  if (bytes > maxBytes) throw new ConfigError(`job ${index}: ${what} is ${bytes} bytes long; the limit is ${maxBytes} bytes`);
+  if (bytes > maxBytes) throw new ConfigError(`${label(index)}${what} is ${bytes} bytes long; the limit is ${maxBytes} bytes`);
   return value;
 }
 
 /** Validates specs and turns them into one array per column of the insert. */
 function toColumns(specs: readonly JobSpec[]): unknown[][] {
   const columns: unknown[][] = [[], [], [], [], [], [], [], []];
-  specs.forEach((spec, index) => toRow(spec, index).forEach((value, column) => columns[column]!.push(value)));
+  specs.forEach((spec, index) => toRow(spec, specs.length > 1 ? index : -1).forEach((value, column) => columns[column]!.push(value)));
   return columns;
 }
 
@@ -366,7 +371,7 @@ function collect(
 
 function checkTask(task: unknown, index: number): string {
   if (typeof task !== 'string' || task.trim() === '') {
-    throw new ConfigError(`job ${index}: task must be a non-empty string (got ${JSON.stringify(task)})`);
+    throw new ConfigError(`${label(index)}task must be a non-empty string (got ${JSON.stringify(task)})`);
   }
   return checkText(task, 'task', index, MAX_NAME_BYTES);
 }
@@ -376,16 +381,16 @@ const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
 
 function payloadText(payload: unknown, index: number): string {
   const text = JSON.stringify(payload ?? {});
-  if (text === undefined) throw new ConfigError(`job ${index}: payload must be JSON-serialisable`);
+  if (text === undefined) throw new ConfigError(`${label(index)}payload must be JSON-serialisable`);
   if (NUL_ESCAPE.test(text)) {
-    throw new ConfigError(`job ${index}: payload contains a NUL character (\\u0000), which PostgreSQL's jsonb cannot hold; remove it or encode the data (base64)`);
+    throw new ConfigError(`${label(index)}payload contains a NUL character (\\u0000), which PostgreSQL's jsonb cannot hold; remove it or encode the data (base64)`);
   }
   return text;
 }
 
 function checkInteger(value: number, what: string, index: number, min = -2_147_483_648): number {
   if (!Number.isInteger(value) || value < min || value > 2_147_483_647) {
-    throw new ConfigError(`job ${index}: ${what} must be a whole number of at least ${min} (got ${value})`);
+    throw new ConfigError(`${label(index)}${what} must be a whole number from ${min} to 2147483647 (got ${value})`);
   }
   return value;
 }
@@ -393,7 +398,7 @@ function checkInteger(value: number, what: string, index: number, min = -2_147_4
 function checkDate(value: Date | undefined, index: number): Date | null {
   if (value === undefined) return null;
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
-    throw new ConfigError(`job ${index}: runAt must be a valid Date`);
+    throw new ConfigError(`${label(index)}runAt must be a valid Date`);
   }
   return value;
 }

@@ -84,14 +84,17 @@ export class Completer {
       supervisorId,
     ]);
     const status = new Map(rows.map((row) => [row.job_id, row.job_status]));
-    let stale = 0;
+    const stale: string[] = [];
     for (const { job, result } of batch) {
       const written = toWritten(result, status.get(job.id));
-      if (written === 'stale') stale++;
+      if (written === 'stale') stale.push(job.id);
       onWritten(job, written, result);
     }
-    if (stale > 0) {
-      log.warn({ stale }, 'results refused by the fence: this supervisor no longer holds those jobs (lease lost or job cancelled)');
+    if (stale.length > 0) {
+      log.warn(
+        { jobIds: stale.slice(0, 20), count: stale.length },
+        `outcome of ${stale.length} job(s) not written (${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}): this supervisor no longer holds them (cancelled, or its lease was lost)`,
+      );
     }
   }
 }

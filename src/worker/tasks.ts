@@ -114,7 +114,7 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
   if (TYPESCRIPT.has(extname(file)) && !canRunTypeScript()) {
     throw new TaskModuleError(
       `cannot load task module ${file}: it is TypeScript, which Node ${process.version} cannot run as is. ` +
-        'Compile it (npx tsc) and pass the .js file to --tasks, or use Node 22.18 or newer, which strips the types itself',
+        'Compile it (npx tsc) and pass the compiled JavaScript (.js or .mjs) to --tasks, or use Node 22.18 or newer, which strips the types itself',
     );
   }
   try {
