@@ -1,7 +1,7 @@
 /** `supervisor enqueue <task> [payload]`: adds jobs from the command line. */
 import { readFileSync } from 'node:fs';
 import { enqueueOptions, resolveOptions } from '../config.js';
-import { noRunnerMessage, type JobSpec } from '../queue/queue.js';
+import type { JobSpec } from '../queue/queue.js';
 import { UsageError, withQueue } from './context.js';
 
 export async function enqueueCommand(argv: Record<string, unknown>): Promise<void> {
@@ -16,8 +16,8 @@ export async function enqueueCommand(argv: Record<string, unknown>): Promise<voi
   const spec: JobSpec = { task, payload, ...withoutUndefined(jobOptions) };
   await withQueue(argv, async ({ queue }) => {
     const added = await queue.addMany(Array.from({ length: count }, () => spec));
-    const runnable = await queue.runnableTasks();
-    if (!runnable.includes(task)) process.stderr.write(`supervisor: warning: ${noRunnerMessage(task, runnable)}\n`);
+    const warning = await queue.noRunnerWarning(task);
+    if (warning) process.stderr.write(`supervisor: warning: ${warning}\n`);
     const created = added.filter((job) => job.created);
     if (created.length === 0) {
       console.log(`not added: job ${added[0]!.id} already has job key '${options.jobKey}'`);

@@ -156,8 +156,10 @@ const REASONS: Record<string, string> = {
 
 /** SQLSTATEs of a server that is going away or not taking connections: shutting down, starting, full. */
 const SERVER_GONE = new Set(['57P01', '57P02', '57P03', '53300']);
-/** What pg and Node say when a connection breaks or never comes. */
-const CONNECTION_LOST = /connection timeout|timeout expired|Connection terminated|connection closed|Client has encountered a connection error|EPIPE|ECONNRESET|ECONNREFUSED/;
+/** What pg says when a connection did not answer within connectionTimeoutMillis. */
+const CONNECT_TIMED_OUT = /connection timeout|timeout expired/;
+/** What pg and Node say when a connection breaks. */
+const CONNECTION_LOST = /Connection terminated|connection closed|Client has encountered a connection error|EPIPE|ECONNRESET|ECONNREFUSED/;
 
 /**
  * Whether `error` is a failure to reach the server or a broken connection
@@ -167,13 +169,14 @@ const CONNECTION_LOST = /connection timeout|timeout expired|Connection terminate
  */
 export function isConnectionError(error: unknown): boolean {
   const code = String((error as { code?: unknown }).code ?? '');
-  return code in REASONS || code.startsWith('08') || SERVER_GONE.has(code) || CONNECTION_LOST.test(String((error as Error).message));
+  const message = String((error as Error).message);
+  return code in REASONS || code.startsWith('08') || SERVER_GONE.has(code) || CONNECT_TIMED_OUT.test(message) || CONNECTION_LOST.test(message);
 }
 
 /** Rewords a connection failure so it names the server and suggests a fix. */
 export function explainConnectionError(error: unknown, where: string, connectTimeoutMs: number): Error {
   const code = (error as { code?: string }).code ?? '';
-  const timedOut = /connection timeout|timeout expired/.test(String((error as Error).message));
+  const timedOut = CONNECT_TIMED_OUT.test(String((error as Error).message));
   const reason = timedOut
     ? `no answer within ${connectTimeoutMs / 1000} s (--connect-timeout); check the host and port, and that PostgreSQL listens there`
     : (REASONS[code] ?? (error as Error).message);

@@ -77,7 +77,7 @@ export async function useEmbeddedPostgres(options: EmbeddedOptions, log: Logger)
     const running = await runningServer(dataDir);
     const ownerFile = join(options.dir, 'owner.pid');
     if (running) {
-      const owner = !isAlive(await readPid(ownerFile));
+      const owner = !isAlive(await readNumber(ownerFile));
       if (owner) await writeFile(ownerFile, `${process.pid}\n`);
       log.debug({ port: running.port, owner }, 'found a running embedded PostgreSQL');
       return server(options, dataDir, running.port, owner);
@@ -104,7 +104,7 @@ function server(options: EmbeddedOptions, dataDir: string, port: number, owner: 
     owner,
     async close() {
       const ownerFile = join(options.dir, 'owner.pid');
-      if (!owner && isAlive(await readPid(ownerFile))) return;
+      if (!owner && isAlive(await readNumber(ownerFile))) return;
       if (!options.ephemeral && (await otherClients(url)) > 0) {
         // Still in use: the last process to leave stops it.
         await unlink(ownerFile).catch(() => undefined);
@@ -146,7 +146,8 @@ async function runningServer(dataDir: string): Promise<{ port: number } | undefi
   return { port };
 }
 
-async function readPid(file: string): Promise<number> {
+/** The number in a one-line file (a pid, a port), or 0 when there is none. */
+async function readNumber(file: string): Promise<number> {
   try {
     return Number((await readFile(file, 'utf8')).trim());
   } catch {
@@ -175,7 +176,7 @@ async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      if (!isAlive(await readPid(file))) {
+      if (!isAlive(await readNumber(file))) {
         await unlink(file).catch(() => undefined);
         continue;
       }
@@ -279,29 +280,23 @@ async function otherClients(url: string): Promise<number> {
 /** The port saved beside the data when it is free, else a free one (saved for next time). */
 async function choosePort(dir: string, log: Logger): Promise<number> {
   const file = join(dir, 'port');
-  const saved = await readPid(file);
-  if (saved > 0 && (await isFree(saved))) return saved;
-  const port = await freePort();
+  const saved = await readNumber(file);
+  if (saved > 0 && (await listenable(saved)) === saved) return saved;
+  const port = await listenable(0);
+  if (port === undefined) throw new Error('embedded PostgreSQL: no free port on 127.0.0.1');
   if (saved > 0) log.warn({ saved, port }, `port ${saved} of the embedded PostgreSQL is taken by another program; it listens on ${port} from now on`);
   await writeFile(file, `${port}\n`);
   return port;
 }
 
-function isFree(port: number): Promise<boolean> {
+/** The port a listener got on 127.0.0.1 when asked for `port` (0: any free one), or undefined when it is taken. */
+function listenable(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
+    probe.once('error', () => resolve(undefined));
+    probe.listen(port, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : undefined));
     });
   });
 }

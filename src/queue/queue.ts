@@ -173,25 +173,23 @@ export class Queue {
     const { rows } = await this.query<{ job_id: string }>(this.sql.insertJob, toRow(spec, -1));
     // Without a row, its jobKey exists: addMany knows how to find that job.
     const added = rows[0] ? { id: rows[0].job_id, created: true } : (await this.addMany([spec]))[0]!;
-    if (options.checkTask) await this.warnIfNoRunner(task);
+    if (options.checkTask) {
+      const warning = await this.noRunnerWarning(task);
+      if (warning) process.emitWarning(warning, { code: 'PG_SUPERVISOR_NO_RUNNER' });
+    }
     return added;
   }
 
-  /** Whether a live supervisor (one whose heartbeat is within its lease) runs `task`. */
-  async hasRunner(task: string): Promise<boolean> {
-    return (await this.runnableTasks()).includes(task);
-  }
-
-  /** The tasks that live supervisors run. */
+  /** The tasks that live supervisors (those whose heartbeat is within their lease) run. */
   async runnableTasks(): Promise<string[]> {
     const { rows } = await this.query<{ task: string }>(this.sql.liveTasks, []);
     return rows.map((row) => row.task).sort();
   }
 
-  private async warnIfNoRunner(task: string): Promise<void> {
+  /** What to tell the user when no live supervisor runs `task`; undefined when one does. */
+  async noRunnerWarning(task: string): Promise<string | undefined> {
     const tasks = await this.runnableTasks();
-    if (tasks.includes(task)) return;
-    process.emitWarning(noRunnerMessage(task, tasks), { code: 'PG_SUPERVISOR_NO_RUNNER' });
+    return tasks.includes(task) ? undefined : noRunnerMessage(task, tasks);
   }
 
   /** Every column of job `id`, or undefined when there is no such job. */
@@ -298,7 +296,7 @@ export class Queue {
 }
 
 /** What to say when no live supervisor runs `task`; `tasks` are those live supervisors run. */
-export function noRunnerMessage(task: string, tasks: string[]): string {
+function noRunnerMessage(task: string, tasks: string[]): string {
   const running = tasks.length === 0 ? 'no supervisor is running' : `live supervisors run ${tasks.map((t) => `'${t}'`).join(', ')}`;
   return `no live supervisor runs task '${task}' (${running}): the job waits until one does. Check the task name, or start a supervisor whose task module exports it`;
 }

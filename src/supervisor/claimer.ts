@@ -13,7 +13,6 @@
  */
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
-import type { Logger } from '../log.js';
 import type { DatabaseHealth } from './health.js';
 import { fromClaimRow, type ClaimedJob, type ClaimRow } from './claimed-job.js';
 import type { Offer } from './offer.js';
@@ -32,7 +31,6 @@ export interface ClaimerOptions {
   leaseMs: number;
   /** Timeout of jobs that have none of their own (`--job-timeout`). */
   jobTimeoutMs: number;
-  log: Logger;
   health: DatabaseHealth;
   /** Free job slots right now. */
   freeSlots: () => number;

@@ -260,7 +260,6 @@ export class Supervisor {
       queues: config.queues,
       leaseMs: config.lease,
       jobTimeoutMs: config.jobTimeout,
-      log,
       health: this.health,
       freeSlots: () => this.freeSlots,
       onClaimed: (jobs) => this.dispatch(jobs),

@@ -63,7 +63,6 @@ process.on('uncaughtException', (error) => stray(error, 'an uncaught exception')
  */
 function stray(error: unknown, what: string): void {
   const job = jobContext.getStore();
-  const described = describeError(error);
   if (!job) {
     log().error({ err: error }, `${what} outside any job (in the task module's own code); no job was blamed`);
     return;
@@ -77,7 +76,7 @@ function stray(error: unknown, what: string): void {
       : `${what} in job ${jobId} (${task}) after it had finished: its outcome stands; fix the code that left it behind`,
   );
   if (stillRunning && job.stray === undefined) {
-    job.stray = `${what} in the job's code: ${described}`;
+    job.stray = `${what} in the job's code: ${describeError(error)}`;
     job.ctx.abort(error instanceof Error ? error : new Error(String(error)));
   }
 }
