@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../log.js';
 import type { Registry } from 'prom-client';
+import type { Service } from '../supervisor/service.js';
 
 export interface Readiness {
   ready: boolean;
@@ -25,7 +26,8 @@ export class MetricsPortError extends Error {
   override name = 'MetricsPortError';
 }
 
-export class MetricsServer {
+export class MetricsServer implements Service {
+  readonly name = 'metrics endpoint';
   private server: Server | undefined;
 
   constructor(private readonly options: MetricsServerOptions) {}

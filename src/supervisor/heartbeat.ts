@@ -21,6 +21,7 @@ import type { DatabaseHealth } from './health.js';
 import type { Holdings } from './holdings.js';
 import { reconnectDelayMs } from './backoff.js';
 import { Periodic } from './periodic.js';
+import type { Service } from './service.js';
 
 export interface HeartbeatOptions {
   pool: pg.Pool;
@@ -38,7 +39,8 @@ export interface HeartbeatOptions {
   log: Logger;
 }
 
-export class Heartbeat {
+export class Heartbeat implements Service {
+  readonly name = 'heartbeat';
   private readonly periodic: Periodic;
 
   constructor(private readonly options: HeartbeatOptions) {

@@ -1,7 +1,8 @@
 /**
- * The jobs this supervisor holds: claimed and not yet written back. The
- * heartbeat extends exactly these leases, shutdown releases the unstarted
- * ones, and the timeout watchdog watches the running ones.
+ * The one record of the jobs this supervisor holds: claimed and not yet
+ * written back. The heartbeat extends exactly these leases, shutdown
+ * releases the unstarted ones, the timeout watchdog watches the running
+ * ones, and the jobs still on a thread are the slots in use.
  */
 import type { Batch } from '../worker/batch.js';
 import type { ClaimedJob } from './claimed-job.js';
@@ -14,12 +15,25 @@ export interface Held {
 
 export class Holdings {
   private readonly held = new Map<string, Held>();
+  private onThreads = 0;
 
-  add(batch: Batch<ClaimedJob>): void {
-    batch.jobs.forEach((job, index) => this.held.set(job.id, { job, batch, index }));
+  /** Jobs sent to a thread whose results are not known yet: the slots in use. */
+  get inFlight(): number {
+    return this.onThreads;
   }
 
-  /** The job's result was written (or refused): it is no longer ours. */
+  /** A batch is sent to a thread. */
+  add(batch: Batch<ClaimedJob>): void {
+    batch.jobs.forEach((job, index) => this.held.set(job.id, { job, batch, index }));
+    this.onThreads += batch.jobs.length;
+  }
+
+  /** A batch came back from its thread: its slots are free, its results not yet written. */
+  returned(batch: Batch<ClaimedJob>): void {
+    this.onThreads -= batch.jobs.length;
+  }
+
+  /** The job's result was written (or refused), or it will never run: it is no longer ours. */
   remove(jobId: string): void {
     this.held.delete(jobId);
   }

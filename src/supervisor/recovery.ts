@@ -9,6 +9,7 @@ import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
 import type { DatabaseHealth } from './health.js';
 import { Periodic } from './periodic.js';
+import type { Service } from './service.js';
 
 export interface RecoveredJob {
   job_id: string;
@@ -32,7 +33,8 @@ export interface RecoveryOptions {
 /** A supervisors row silent for this many leases is removed. */
 const FORGET_AFTER_LEASES = 3;
 
-export class Recovery {
+export class Recovery implements Service {
+  readonly name = 'lease recovery';
   private readonly periodic: Periodic;
 
   constructor(private readonly options: RecoveryOptions) {

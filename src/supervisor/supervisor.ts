@@ -1,7 +1,7 @@
 /**
- * The supervisor's lifecycle: start (database, migrations, worker pool,
- * registration, background services), the job flow (Claimer → WorkerPool →
- * Completer) and graceful stop.
+ * The supervisor's lifecycle: start (task module, database, migrations) and
+ * its services, started in a list and stopped in reverse (see service.ts).
+ * The path of a job through them is job-flow.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -11,22 +11,23 @@ import type { EmbeddedServer } from '../db/embedded.js';
 import { isMigrated, migrate, migrateCommandFor } from '../db/migrate.js';
 import { supervisorStatements } from '../db/sql/supervisor.js';
 import { createLogger, type Logger } from '../log.js';
-import { SupervisorMetrics, type JobOutcomeLabel } from '../metrics/metrics.js';
+import { SupervisorMetrics } from '../metrics/metrics.js';
 import { MetricsServer, type Readiness } from '../metrics/server.js';
-import { Batch, type JobResult } from '../worker/batch.js';
 import { WorkerPool } from '../worker/pool.js';
-import { AbortReason } from '../worker/progress.js';
 import { resolveTasksPath } from '../worker/tasks.js';
-import { fromClaimRow, type ClaimedJob, type ClaimRow } from './claimed-job.js';
 import { Claimer } from './claimer.js';
-import { Completer, type Written } from './completer.js';
+import { Completer } from './completer.js';
 import { DatabaseHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { Holdings } from './holdings.js';
+import { JobFlow, type SupervisorStats } from './job-flow.js';
 import { Offer } from './offer.js';
-import { Recovery, type RecoveredJob } from './recovery.js';
-import { ABORT_GRACE_MS, TimeoutWatchdog } from './timeouts.js';
+import { Recovery } from './recovery.js';
+import { Services, type Service } from './service.js';
+import { TimeoutWatchdog } from './timeouts.js';
 import { Wakeup } from './wakeup.js';
+
+export type { SupervisorStats } from './job-flow.js';
 
 /**
  * Options of {@link startSupervisor}: the same as the CLI's (see the README),
@@ -61,29 +62,6 @@ export interface SupervisorOptions {
   logger?: Logger;
 }
 
-/** Jobs by what became of them since start. */
-export interface SupervisorStats {
-  claimed: number;
-  succeeded: number;
-  /** Failed attempts that will be retried. */
-  retried: number;
-  /** Jobs that used their last attempt. */
-  failed: number;
-  /** Jobs aborted by a shutdown and put back (attempt counted). */
-  requeued: number;
-  /** Jobs handed back unstarted, or killed with a thread through no fault of their own (attempt not counted). */
-  released: number;
-  /** Results the fence refused: the job was no longer this supervisor's. */
-  stale: number;
-  /** Expired leases this supervisor recovered (from any supervisor). */
-  recovered: number;
-  /** Jobs a producer handed straight to this supervisor's offer (also counted in `claimed`). */
-  handedOff: number;
-}
-
-/** Most jobs in one piscina task (see shared/notes/piscina-dispatch.md). */
-const MAX_BATCH = 64;
-
 /** Starts a supervisor; resolves once it is claiming jobs. */
 export async function startSupervisor(options: SupervisorOptions = {}): Promise<Supervisor> {
   const { connectionString, logger, queues, ...rest } = options;
@@ -95,41 +73,22 @@ export async function startSupervisor(options: SupervisorOptions = {}): Promise<
   return supervisor;
 }
 
-/** The parts that exist while the supervisor runs. */
-interface Running {
-  db: Database;
-  pool: WorkerPool;
-  claimer: Claimer;
-  offer: Offer;
-  completer: Completer;
-  wakeup: Wakeup;
-  heartbeat: Heartbeat;
-  recovery: Recovery;
-  watchdog: TimeoutWatchdog;
-}
-
 /** A running supervisor. Create it with {@link startSupervisor}. */
 export class Supervisor {
   /** This process's id in the `supervisors` table and in `locked_by`. */
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   /** Where jobs handed to this supervisor's offer arrive (at most 63 bytes, as PostgreSQL requires). */
   private readonly offerChannel: string;
-  readonly stats: SupervisorStats = {
-    claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0, handedOff: 0,
-  };
   /** The Prometheus instruments; `metrics.registry` can be served by an embedding application. */
   readonly metrics: SupervisorMetrics;
   private readonly holdings = new Holdings();
   private readonly health: DatabaseHealth;
-  private server: MetricsServer | undefined;
-  private claiming = false;
+  private readonly services: Services;
   private readonly sql: ReturnType<typeof supervisorStatements>;
   private db: Database | undefined;
   private pool: WorkerPool | undefined;
-  private parts: Running | undefined;
-  /** Jobs sent to threads whose result is not known yet. */
-  private inFlight = 0;
-  private idle: (() => void) | undefined;
+  private flow: JobFlow | undefined;
+  private claiming = false;
   private stopping: Promise<void> | undefined;
 
   /** @internal use {@link startSupervisor} */
@@ -139,13 +98,19 @@ export class Supervisor {
   ) {
     this.sql = supervisorStatements(config.schema, config.queues);
     this.health = new DatabaseHealth(log);
+    this.services = new Services(log);
     this.offerChannel = `${config.schema.slice(0, 40)}_offer_${randomBytes(6).toString('hex')}`;
     this.metrics = new SupervisorMetrics({
       schema: config.schema,
       threads: config.threads,
       capacity: this.capacity,
-      source: { inFlight: () => this.inFlight, threads: () => this.pool?.threadCount ?? 0, pool: () => this.db?.pool },
+      source: { inFlight: () => this.holdings.inFlight, threads: () => this.pool?.threadCount ?? 0, pool: () => this.db?.pool },
     });
+  }
+
+  /** Jobs by what became of them since start. */
+  get stats(): SupervisorStats {
+    return this.flow?.stats ?? { ...NO_STATS };
   }
 
   /** @internal The embedded PostgreSQL in use, if any. */
@@ -156,11 +121,6 @@ export class Supervisor {
   /** Jobs this supervisor can run at once: threads × concurrency. */
   get capacity(): number {
     return this.config.threads * this.config.concurrency;
-  }
-
-  /** Job slots not taken by a job right now. */
-  private get freeSlots(): number {
-    return this.capacity - this.inFlight;
   }
 
   /** Whether the supervisor is claiming: started, connected, and not shutting down (served on /readyz). */
@@ -181,7 +141,7 @@ export class Supervisor {
       const threadMemoryMb = config.threadMemoryMb ?? defaultThreadMemoryMb(config.threads);
       this.pool = new WorkerPool({ ...config, threadMemoryMb, tasksPath, databaseUrl: config.databaseUrl ?? '' }, log);
       const tasks = await this.pool.describeTasks();
-      await this.startMetricsServer();
+      if (config.metricsPort !== 0) await this.services.start(this.metricsServer());
       this.db = await openDatabase(
         {
           databaseUrl: config.databaseUrl,
@@ -193,11 +153,7 @@ export class Supervisor {
         log,
       );
       await this.prepareSchema(this.db);
-      this.parts = this.assemble(this.db, this.pool, tasks);
-      await this.parts.heartbeat.start();
-      await this.parts.wakeup.start();
-      this.parts.recovery.start();
-      this.parts.watchdog.start();
+      await this.services.start(...this.assemble(this.db, this.pool, tasks));
       log.info(
         {
           supervisorId: this.id,
@@ -210,24 +166,21 @@ export class Supervisor {
         `supervisor started: ${config.threads} thread${config.threads === 1 ? '' : 's'}, tasks ${tasks.join(', ')}, ${config.queues.length ? `queues ${config.queues.join(', ')}` : 'every queue'}`,
       );
       this.claiming = true;
-      this.parts.claimer.wake();
     } catch (error) {
       await this.close();
       throw error;
     }
   }
 
-  private async startMetricsServer(): Promise<void> {
+  private metricsServer(): MetricsServer {
     const { config, log } = this;
-    if (config.metricsPort === 0) return;
-    this.server = new MetricsServer({
+    return new MetricsServer({
       host: config.metricsHost,
       port: config.metricsPort,
       registry: this.metrics.registry,
       readiness: () => this.readiness(),
       log,
     });
-    await this.server.start();
   }
 
   private async prepareSchema(db: Database): Promise<void> {
@@ -239,8 +192,9 @@ export class Supervisor {
     }
   }
 
-  private assemble(db: Database, pool: WorkerPool, tasks: string[]): Running {
-    const { config, log, sql, id: supervisorId, holdings, offerChannel } = this;
+  /** The services in the order they start: each relies on those before it until it stops. */
+  private assemble(db: Database, pool: WorkerPool, tasks: string[]): Service[] {
+    const { config, log, sql, id: supervisorId, holdings, offerChannel, health } = this;
     const offer = new Offer({
       pool: db.claimPool,
       place: sql.placeOffer,
@@ -260,10 +214,33 @@ export class Supervisor {
       queues: config.queues,
       leaseMs: config.lease,
       jobTimeoutMs: config.jobTimeout,
-      health: this.health,
-      freeSlots: () => this.freeSlots,
-      onClaimed: (jobs) => this.dispatch(jobs),
+      health,
+      freeSlots: () => flow.freeSlots,
+      onClaimed: (jobs) => flow.claimed(jobs),
     });
+    const completer = new Completer({
+      pool: db.batchPool,
+      statement: sql.completeJobs,
+      supervisorId,
+      log,
+      health,
+      onWritten: (job, written, result) => flow.written(job, written, result),
+    });
+    const flow: JobFlow = new JobFlow({
+      claimer,
+      offer,
+      completer,
+      pool,
+      holdings,
+      metrics: this.metrics,
+      log,
+      threads: config.threads,
+      concurrency: config.concurrency,
+      jobTimeoutMs: config.jobTimeout,
+      shutdownTimeoutMs: config.shutdownTimeout,
+      syncNotifications: () => wakeup.sync(),
+    });
+    this.flow = flow;
     const wakeup: Wakeup = new Wakeup({
       url: db.url,
       connectTimeoutMs: db.connectTimeoutMs,
@@ -274,210 +251,48 @@ export class Supervisor {
       ping: sql.ping,
       pollIntervalMs: config.pollInterval,
       log,
-      health: this.health,
+      health,
       wake: () => claimer.wake(),
-      handedOff: (message) => this.handedOff(message),
+      handedOff: (message) => flow.handedOff(message),
       lost: () => void offer.withdraw().catch(() => undefined),
     });
-    return {
-      db,
-      pool,
-      claimer,
-      offer,
+    return [
+      new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health, log }),
       wakeup,
-      completer: new Completer({
-        pool: db.batchPool,
-        statement: sql.completeJobs,
-        supervisorId,
-        log,
-        health: this.health,
-        onWritten: (job, written, result) => this.written(job, written, result),
-      }),
-      heartbeat: new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health: this.health, log }),
-      recovery: new Recovery({
+      new Recovery({
         pool: db.pool,
         statement: sql.recoverExpired,
         schema: config.schema,
         leaseMs: config.lease,
         log,
-        health: this.health,
-        onRecovered: (jobs) => this.recovered(jobs),
+        health,
+        onRecovered: (jobs) => flow.recovered(jobs),
       }),
-      watchdog: new TimeoutWatchdog(pool),
-    };
+      new TimeoutWatchdog(pool, holdings),
+      flow,
+    ];
   }
 
   /**
-   * Sends claimed jobs to the threads in batches spread over the threads.
-   * A batch holds at most half a thread's concurrency, so a thread holds at
-   * least two batches and each frees its slots (and lets the next claim
-   * start) while the other still runs.
-   */
-  private dispatch(jobs: ClaimedJob[]): void {
-    this.stats.claimed += jobs.length;
-    this.inFlight += jobs.length;
-    this.metrics.utilization.set(this.inFlight);
-    for (const job of jobs) this.metrics.jobClaimed(job, job.lagSeconds);
-    const { threads, concurrency } = this.config;
-    const size = Math.min(MAX_BATCH, Math.ceil(jobs.length / threads), Math.ceil(concurrency / 2));
-    for (let start = 0; start < jobs.length; start += size) {
-      const batch = new Batch(jobs.slice(start, start + size));
-      this.holdings.add(batch);
-      void this.runBatch(batch);
-    }
-  }
-
-  /**
-   * A job a producer handed to our offer: it is ours already (attempt 1,
-   * leased). Run it in the slot the offer kept, or hand it back if there is
-   * none (shutting down, or an offer we had given up for lost).
-   */
-  private handedOff(message: string): void {
-    let job: ClaimedJob;
-    try {
-      job = fromClaimRow(JSON.parse(message) as ClaimRow, this.config.jobTimeout);
-    } catch (error) {
-      this.log.error({ err: error, message: message.slice(0, 200) }, 'ignored a malformed message on this supervisor\'s offer channel');
-      return;
-    }
-    const { claimer, completer } = this.parts!;
-    this.stats.handedOff++;
-    if (this.stopping || this.freeSlots <= 0) completer.add(job, { kind: 'release' });
-    else this.dispatch([job]);
-    claimer.handedOff();
-  }
-
-  private async runBatch(batch: Batch<ClaimedJob>): Promise<void> {
-    const { pool, completer, claimer } = this.parts!;
-    const results = await pool.run(batch);
-    const now = Date.now();
-    for (const [index, result] of results) {
-      const job = batch.jobs[index]!;
-      if (result.kind !== 'release') this.metrics.jobRan(job, RAN[result.kind], batch.progress.ranFor(index, now) / 1000);
-      completer.add(job, result);
-    }
-    this.inFlight -= batch.jobs.length;
-    this.metrics.utilization.set(this.inFlight);
-    if (this.inFlight === 0) this.idle?.();
-    claimer.slotFreed();
-  }
-
-  private written(job: ClaimedJob, written: Written, result: JobResult): void {
-    this.holdings.remove(job.id);
-    this.stats[COUNTERS[written]]++;
-    if (written === 'success' || written === 'retried' || written === 'failed') this.metrics.jobWritten(job, written);
-    else if (written === 'stale') this.metrics.staleCompletion();
-    if (written === 'failed' || written === 'retried') this.logFailure(job, written, result);
-  }
-
-  /**
-   * A job that is out of attempts needs a person: one warn line. A retry
-   * usually does not, and a line per retry would let logging limit
-   * throughput: debug.
-   */
-  private logFailure(job: ClaimedJob, written: 'failed' | 'retried', result: JobResult): void {
-    const error = 'error' in result ? result.error.split('\n', 1)[0]! : undefined;
-    const fields = { jobId: job.id, task: job.task, queue: job.queue, attempts: job.attempt, error };
-    if (written === 'failed') this.log.warn(fields, `job ${job.id} (${job.task}) failed after ${job.attempt} attempt(s): ${error}`);
-    else this.log.debug(fields, 'job attempt failed; it will be retried');
-  }
-
-  private recovered(jobs: RecoveredJob[]): void {
-    this.stats.recovered += jobs.length;
-    this.metrics.leasesRecovered(jobs.length);
-    this.parts?.claimer.wake();
-  }
-
-  /**
-   * Stops gracefully: no new claims; jobs claimed but not started are handed
-   * back at once (attempt not counted); running jobs get `shutdownTimeout`
-   * to finish, then their signals are aborted and, after a grace period,
-   * their threads terminated and the jobs put back (attempt counted); every
-   * result is written; the supervisor row is removed; threads and
-   * connections are closed.
+   * Stops gracefully (see JobFlow.stop for the jobs), then the other
+   * services in reverse order; removes the supervisor row and closes the
+   * threads and connections.
    */
   stop(): Promise<void> {
-    this.stopping ??= this.shutdown();
+    this.stopping ??= this.close().then(() => this.log.info({ stats: this.stats }, 'supervisor stopped'));
     return this.stopping;
   }
 
-  private async shutdown(): Promise<void> {
-    const { log } = this;
-    if (!this.parts) return this.close();
-    const { claimer, offer, wakeup, completer, pool } = this.parts;
-    log.info({ inFlight: this.inFlight, timeoutMs: this.config.shutdownTimeout }, 'shutting down: no new claims');
-    claimer.stop();
-    // Jobs handed off before the offer is gone arrive by the ping, and are handed back.
-    await offer.withdraw().catch((error: unknown) => log.warn({ err: error }, 'could not withdraw the offer; the supervisor row takes it along'));
-    await wakeup.sync();
-    await wakeup.stop();
-    this.releaseUnstarted();
-    if (!(await this.waitForIdle(this.config.shutdownTimeout))) {
-      log.warn({ running: this.inFlight }, 'shutdown timeout: aborting running jobs');
-      this.abortRunning(AbortReason.Shutdown);
-      if (!(await this.waitForIdle(ABORT_GRACE_MS))) {
-        pool.terminateBusy();
-        await this.waitForIdle(10_000);
-      }
-    }
-    await completer.drain();
-    await this.close();
-    log.info({ stats: this.stats }, 'supervisor stopped');
-  }
-
-  /** Hands back every held job that has not started, so another supervisor can run it now. */
-  private releaseUnstarted(): void {
-    let released = 0;
-    for (const { job, batch, index } of this.holdings.values()) {
-      if (batch.release(index)) {
-        this.parts!.completer.add(job, { kind: 'release' } satisfies JobResult);
-        released++;
-      }
-    }
-    if (released > 0) this.log.info({ released }, 'handed back claimed jobs that had not started');
-  }
-
-  private abortRunning(reason: AbortReason): void {
-    for (const { batch, index } of this.holdings.values()) batch.progress.requestAbort(index, reason);
-  }
-
-  private waitForIdle(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.idle = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
-  }
-
   private async close(): Promise<void> {
-    const parts = this.parts;
-    await parts?.wakeup.stop();
-    parts?.watchdog.stop();
-    await parts?.heartbeat.stop();
-    await parts?.recovery.stop();
+    await this.services.stop();
     await this.pool?.close();
     if (this.db) {
       await this.db.pool.query(this.sql.deregister, [this.id]).catch(() => undefined);
       await this.db.close();
     }
-    await this.server?.stop();
   }
 }
 
-const RAN: Record<Exclude<JobResult['kind'], 'release'>, JobOutcomeLabel> = {
-  success: 'success',
-  error: 'failure',
-  requeue: 'aborted',
-};
-
-const COUNTERS: Record<Written, keyof SupervisorStats> = {
-  success: 'succeeded',
-  retried: 'retried',
-  failed: 'failed',
-  requeued: 'requeued',
-  released: 'released',
-  stale: 'stale',
+const NO_STATS: SupervisorStats = {
+  claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0, handedOff: 0,
 };

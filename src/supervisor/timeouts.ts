@@ -6,16 +6,22 @@
  */
 import { JobState } from '../worker/progress.js';
 import type { WorkerPool } from '../worker/pool.js';
+import type { Holdings } from './holdings.js';
+import type { Service } from './service.js';
 
 /** How long a timed-out job has to return after its signal was aborted. */
 export const ABORT_GRACE_MS = 1000;
 /** How often the watchdog looks. */
 const CHECK_MS = 100;
 
-export class TimeoutWatchdog {
+export class TimeoutWatchdog implements Service {
+  readonly name = 'timeout watchdog';
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pool: WorkerPool) {}
+  constructor(
+    private readonly pool: Pick<WorkerPool, 'terminate'>,
+    private readonly holdings: Holdings,
+  ) {}
 
   start(): void {
     this.timer ??= setInterval(() => this.check(Date.now()), CHECK_MS);
@@ -27,15 +33,13 @@ export class TimeoutWatchdog {
   }
 
   private check(now: number): void {
-    for (const batch of this.pool.active) {
-      batch.jobs.forEach((job, index) => {
-        if (job.timeoutMs === 0 || batch.progress.state(index) !== JobState.Running) return;
-        const ranMs = now - batch.progress.startedAt(index);
-        if (ranMs < job.timeoutMs + ABORT_GRACE_MS) return;
-        const error = `JobTimeoutError: job timed out after ${job.timeoutMs / 1000}s and did not stop within ${ABORT_GRACE_MS / 1000}s of its abort signal, so its thread was terminated`;
-        // Logged once, by the pool, with the thread's other jobs.
-        this.pool.terminate(batch.progress.threadId, { cause: 'timeout', culprit: { batch, index }, error });
-      });
+    for (const { job, batch, index } of this.holdings.values()) {
+      if (job.timeoutMs === 0 || batch.progress.state(index) !== JobState.Running) continue;
+      const ranMs = now - batch.progress.startedAt(index);
+      if (ranMs < job.timeoutMs + ABORT_GRACE_MS) continue;
+      const error = `JobTimeoutError: job timed out after ${job.timeoutMs / 1000}s and did not stop within ${ABORT_GRACE_MS / 1000}s of its abort signal, so its thread was terminated`;
+      // Logged once, by the pool, with the thread's other jobs.
+      this.pool.terminate(batch.progress.threadId, { cause: 'timeout', culprit: { batch, index }, error });
     }
   }
 }

@@ -11,6 +11,7 @@ import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
 import { reconnectDelayMs } from './backoff.js';
 import type { DatabaseHealth } from './health.js';
+import type { Service } from './service.js';
 
 export interface WakeupOptions {
   url: string;
@@ -35,7 +36,8 @@ export interface WakeupOptions {
   wake: () => void;
 }
 
-export class Wakeup {
+export class Wakeup implements Service {
+  readonly name = 'wake-up';
   private client: pg.Client | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;

@@ -43,8 +43,8 @@ export function threadEnvironment(env: NodeJS.ProcessEnv, databaseUrl: string): 
 
 /** Worker threads running batches of jobs. */
 export class WorkerPool {
-  /** Batches sent and not yet settled. */
-  readonly active = new Set<Batch>();
+  /** Batches on a thread and not yet settled, to tell which jobs a thread's death touches. */
+  private readonly active = new Set<Batch>();
   private readonly piscina: Piscina;
   /** Why we terminated a thread, by thread id, until its batches are settled. */
   private readonly deaths = new Map<number, ThreadDeath>();
