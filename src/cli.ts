@@ -12,6 +12,7 @@ import { enqueueCommand } from './commands/enqueue.js';
 import { jobCommand } from './commands/job.js';
 import { jobsCommand } from './commands/jobs.js';
 import { migrateCommand } from './commands/migrate.js';
+import { pruneCommand } from './commands/prune.js';
 import { retryCommand } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
@@ -21,6 +22,7 @@ import {
   enqueueOptions,
   jobOptions,
   jobsOptions,
+  retentionOptions,
   retryOptions,
   runOptions,
   type OptionSpec,
@@ -48,6 +50,7 @@ function flags(specs: Specs, group: string) {
 
 const connection = flags(connectionOptions, 'Database and logging:');
 const run = flags(runOptions, 'Supervisor:');
+const retention = flags(retentionOptions, 'Retention:');
 
 /** Errors the user can fix get one line; anything else keeps its stack. */
 function report(error: unknown): never {
@@ -80,7 +83,7 @@ const cli = yargs(hideBin(process.argv))
   .scriptName('supervisor')
   .usage('$0 [command] [options]\n\nA durable job queue on PostgreSQL whose jobs run in worker threads.')
   .command(['run', '$0'], 'Run a supervisor: claim jobs and run them on worker threads (the default command)', (y) =>
-    run(connection(y)).example('$0 --threads 8 --tasks ./dist/tasks.js', 'run 8 threads'),
+    retention(run(connection(y))).example('$0 --threads 8 --tasks ./dist/tasks.js', 'run 8 threads'),
   runCommand)
   .command('migrate', 'Apply pending migrations, then exit', connection, migrateCommand)
   .command(
@@ -115,7 +118,13 @@ const cli = yargs(hideBin(process.argv))
     (y) => connection(y).positional('ids', { type: 'string', array: true, describe: 'Job ids' }),
     cancelCommand,
   )
-  .command('status', 'Show live supervisors and job counts by queue and status', connection, statusCommand)
+  .command('status', 'Show live supervisors, the maintenance leader and job counts by queue and status', connection, statusCommand)
+  .command(
+    'prune',
+    'Delete finished jobs older than their retention period now, as the running supervisors do every minute',
+    (y) => retention(connection(y)).example('$0 prune --keep-succeeded 1h', 'delete jobs that succeeded more than an hour ago'),
+    pruneCommand,
+  )
   .strict()
   .help()
   .alias('help', 'h')

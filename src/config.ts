@@ -30,15 +30,15 @@ export interface OptionSpec<T> {
   boolean?: true;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses `500ms`, `30s`, `5m`, `1h` or a bare number of milliseconds. */
+/** Parses `500ms`, `30s`, `5m`, `1h`, `14d` or a bare number of milliseconds. */
 export function parseDuration(raw: unknown, where: string): number {
   const text = String(raw).trim();
   const match = DURATION.exec(text);
   if (!match) {
-    throw new ConfigError(`${where} must be a duration such as 500ms, 30s, 5m or 1h (got '${text}')`);
+    throw new ConfigError(`${where} must be a duration such as 500ms, 30s, 5m, 1h or 14d (got '${text}')`);
   }
   return Math.round(Number(match[1]) * UNIT_MS[match[2] ?? 'ms']!);
 }
@@ -64,6 +64,13 @@ function durationAtLeast(minMs: number): Parser<number> {
     if (ms > MAX_DURATION_MS) throw new ConfigError(`${where} must be at most ${MAX_DURATION_MS}ms, about 24.8 days (got '${String(raw)}')`);
     return ms;
   };
+}
+
+/** How long to keep finished jobs: any duration up to a thousand years, or 0 for forever. */
+function keepPeriod(raw: unknown, where: string): number {
+  const ms = parseDuration(raw, where);
+  if (ms > 1000 * 365 * 86_400_000) throw new ConfigError(`${where} must be at most 1000 years; give 0 to keep these jobs forever (got '${String(raw)}')`);
+  return ms;
 }
 
 function oneOf<T extends string>(...choices: T[]): Parser<T> {
@@ -310,6 +317,37 @@ export const runOptions = {
 };
 
 /**
+ * How long finished jobs are kept, by outcome (of `supervisor run`, which
+ * deletes them on its maintenance leader, and of `supervisor prune`).
+ */
+export const retentionOptions = {
+  keepSucceeded: {
+    flag: 'keep-succeeded',
+    env: 'SUPERVISOR_KEEP_SUCCEEDED',
+    describe: 'Delete jobs that succeeded this long after they finished, such as 12h or 7d; 0 keeps them forever',
+    default: 86_400_000,
+    defaultText: '1d',
+    parse: keepPeriod,
+  } satisfies OptionSpec<number>,
+  keepFailed: {
+    flag: 'keep-failed',
+    env: 'SUPERVISOR_KEEP_FAILED',
+    describe: 'Delete jobs that failed for good this long after they finished; 0 keeps them forever',
+    default: 14 * 86_400_000,
+    defaultText: '14d',
+    parse: keepPeriod,
+  } satisfies OptionSpec<number>,
+  keepCancelled: {
+    flag: 'keep-cancelled',
+    env: 'SUPERVISOR_KEEP_CANCELLED',
+    describe: 'Delete cancelled jobs this long after they were cancelled; 0 keeps them forever',
+    default: 7 * 86_400_000,
+    defaultText: '7d',
+    parse: keepPeriod,
+  } satisfies OptionSpec<number>,
+};
+
+/**
  * The heap limit of a worker thread when --thread-memory-mb is not given:
  * half of the machine's memory (or of the container's limit) shared by the
  * threads, at least 128 MB and at most 1 GB. Node's own limit is about
@@ -471,7 +509,8 @@ type Specs = Record<string, OptionSpec<unknown>>;
 type Values<S extends Specs> = { [K in keyof S]: S[K] extends OptionSpec<infer T> ? T : never };
 
 export type ConnectionConfig = Values<typeof connectionOptions>;
-export type RunConfig = ConnectionConfig & Values<typeof runOptions>;
+export type RetentionConfig = Values<typeof retentionOptions>;
+export type RunConfig = ConnectionConfig & Values<typeof runOptions> & RetentionConfig;
 
 /**
  * Resolves each option from, in order: `given` (a CLI flag or a programmatic

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connectionOptions, enqueueOptions, jobOptions, jobsOptions, retryOptions, runOptions } from '../src/config.js';
+import { connectionOptions, enqueueOptions, jobOptions, jobsOptions, retentionOptions, retryOptions, runOptions } from '../src/config.js';
 import { listMigrations } from '../src/db/migrate.js';
 import { fixtures, runCli } from './helpers/cli.js';
 import { testDb, type TestDb } from './helpers/db.js';
@@ -22,13 +22,14 @@ describe('supervisor --help', () => {
   it('lists every command', async () => {
     const { code, stdout } = await cli('--help');
     assert.equal(code, 0);
-    for (const command of ['run', 'migrate', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'status']) {
+    for (const command of ['run', 'migrate', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'status', 'prune']) {
       assert.match(stdout, new RegExp(`supervisor ${command}`), `--help mentions ${command}`);
     }
   });
 
   const commands: [string, Record<string, { flag: string; env: string }>][] = [
-    ['run', { ...connectionOptions, ...runOptions }],
+    ['run', { ...connectionOptions, ...runOptions, ...retentionOptions }],
+    ['prune', { ...connectionOptions, ...retentionOptions }],
     ['enqueue', { ...connectionOptions, ...enqueueOptions }],
     ['jobs', { ...connectionOptions, ...jobsOptions }],
     ['job', { ...connectionOptions, ...jobOptions }],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { connectionOptions, enqueueOptions, jobOptions, jobsOptions, retryOptions, runOptions } from '../src/config.js';
+import { connectionOptions, enqueueOptions, jobOptions, jobsOptions, retentionOptions, retryOptions, runOptions } from '../src/config.js';
 import { SupervisorMetrics } from '../src/metrics/metrics.js';
 import { packageRoot } from '../src/paths.js';
 
@@ -10,7 +10,7 @@ const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
 const ci = readFileSync(join(packageRoot, '.ci', 'run'), 'utf8');
 
 describe('README', () => {
-  const all = { ...connectionOptions, ...runOptions, ...enqueueOptions, ...jobsOptions, ...jobOptions, ...retryOptions };
+  const all = { ...connectionOptions, ...runOptions, ...retentionOptions, ...enqueueOptions, ...jobsOptions, ...jobOptions, ...retryOptions };
   for (const spec of Object.values(all)) {
     it(`documents --${spec.flag} with ${spec.env}`, () => {
       const row = readme.split('\n').find((line) => line.startsWith(`| \`--${spec.flag}\``) && line.includes(`\`${spec.env}\``));
@@ -18,7 +18,7 @@ describe('README', () => {
     });
   }
 
-  for (const command of ['run', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'status', 'migrate']) {
+  for (const command of ['run', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'status', 'prune', 'migrate']) {
     it(`has a section for supervisor ${command}`, () => {
       assert.match(readme, new RegExp(`^### \`supervisor ${command}`, 'm'));
     });
@@ -27,7 +27,7 @@ describe('README', () => {
   it('documents exactly the metrics the supervisor exports', async () => {
     const metrics = new SupervisorMetrics({
       schema: 'supervisor', threads: 1, capacity: 1,
-      source: { inFlight: () => 0, threads: () => 1, pool: () => undefined },
+      source: { inFlight: () => 0, threads: () => 1, leads: () => false, pool: () => undefined },
     });
     const exported = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('supervisor_'));
     const documented = [...readme.matchAll(/^\| `(supervisor_\w+)` \|/gm)].map((m) => m[1]);

@@ -1,4 +1,4 @@
-/** `supervisor status`: live supervisors, job counts by queue and status, and jobs no supervisor runs. */
+/** `supervisor status`: live supervisors and which leads maintenance, job counts by queue and status, and jobs no supervisor runs. */
 import { producerStatements } from '../db/sql/producer.js';
 import { withQueue } from './context.js';
 import { formatTable, formatTime } from './table.js';
@@ -14,6 +14,7 @@ interface SupervisorRow {
   lease_ms: number;
   started_at: Date;
   heartbeat_age_s: number;
+  leads: boolean;
 }
 
 export async function statusCommand(argv: Record<string, unknown>): Promise<void> {
@@ -32,8 +33,10 @@ export async function statusCommand(argv: Record<string, unknown>): Promise<void
         s.tasks.join(','),
         formatTime(s.started_at),
         heartbeat(s),
+        s.leads ? 'leader' : '',
       ]);
-      console.log(formatTable(['ID', 'HOST', 'PID', 'THREADS', 'QUEUES', 'TASKS', 'STARTED', 'HEARTBEAT'], rows));
+      console.log(formatTable(['ID', 'HOST', 'PID', 'THREADS', 'QUEUES', 'TASKS', 'STARTED', 'HEARTBEAT', 'ROLE'], rows));
+      if (!supervisors.some((s) => s.leads)) console.log('no maintenance leader right now: a live supervisor takes the lead within a lease');
     }
     console.log(`\njobs:`);
     console.log(counts.length === 0 ? 'no jobs' : formatTable(['QUEUE', 'STATUS', 'COUNT'], counts.map((c) => [c.queue, c.job_status, String(c.count)])));

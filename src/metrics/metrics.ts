@@ -32,6 +32,8 @@ export type JobOutcomeLabel = 'success' | 'failure' | 'aborted';
 export interface MetricsSource {
   inFlight(): number;
   threads(): number;
+  /** Whether this supervisor leads maintenance. */
+  leads(): boolean;
   /** The pool for the queue-depth query; undefined while not connected. */
   pool(): pg.Pool | undefined;
 }
@@ -60,6 +62,7 @@ export class SupervisorMetrics {
   private readonly written = { success: new Tally(), retried: new Tally(), failed: new Tally() };
   private readonly recovered: Counter;
   private readonly stale: Counter;
+  private readonly deleted: Counter<'status'>;
   private readonly duration: ChildMemo<Histogram.Internal<'queue' | 'task' | 'outcome'>>;
   private readonly lag: ChildMemo<Histogram.Internal<'queue' | 'task'>>;
   private depth: { until: number; rows: DepthRow[] } | undefined;
@@ -74,6 +77,12 @@ export class SupervisorMetrics {
     counter('supervisor_jobs_failed_total', 'Jobs that failed their last attempt', this.written.failed);
     this.recovered = new Counter({ name: 'supervisor_leases_recovered_total', help: 'Jobs whose expired lease this supervisor recovered', registers });
     this.stale = new Counter({ name: 'supervisor_stale_completions_total', help: 'Job results refused because the job was no longer held (lease lost or cancelled)', registers });
+    this.deleted = new Counter({
+      name: 'supervisor_jobs_deleted_total',
+      help: 'Finished jobs deleted by retention on this supervisor, by status (success, failed, cancelled)',
+      labelNames: ['status'] as const,
+      registers,
+    });
     const duration = new Histogram({
       name: 'supervisor_job_duration_seconds',
       help: 'Run time of a job attempt in its thread, by outcome (success, failure, aborted)',
@@ -99,6 +108,12 @@ export class SupervisorMetrics {
     const registers = [this.registry];
     new Gauge({ name: 'supervisor_jobs_in_flight', help: 'Jobs claimed and not yet finished', registers, collect() { this.set(source.inFlight()); } });
     new Gauge({ name: 'supervisor_pool_threads', help: 'Worker threads alive', registers, collect() { this.set(source.threads()); } });
+    new Gauge({
+      name: 'supervisor_leader',
+      help: 'Whether this supervisor leads maintenance (lease recovery, retention) for its schema: 1 or 0',
+      registers,
+      collect() { this.set(source.leads() ? 1 : 0); },
+    });
     const utilization = this.utilization;
     new Gauge({
       name: 'supervisor_pool_utilization',
@@ -170,5 +185,9 @@ export class SupervisorMetrics {
 
   leasesRecovered(count: number): void {
     this.recovered.inc(count);
+  }
+
+  jobsDeleted(status: string, count: number): void {
+    this.deleted.inc({ status }, count);
   }
 }

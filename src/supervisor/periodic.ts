@@ -10,7 +10,8 @@ import type { DatabaseHealth } from './health.js';
 export interface PeriodicOptions {
   /** What the task does, for logs: `heartbeat`, `lease recovery`. */
   name: string;
-  intervalMs: number;
+  /** Time between runs; a function is asked again after every run. */
+  intervalMs: number | (() => number);
   task: () => Promise<void>;
   health: DatabaseHealth;
   log: Logger;
@@ -28,7 +29,7 @@ export class Periodic {
 
   start(): void {
     this.started = true;
-    this.schedule(this.options.intervalMs);
+    this.schedule(this.interval());
   }
 
   /** Stops the timer and waits for a run in progress. */
@@ -52,11 +53,11 @@ export class Periodic {
       .then(
         () => {
           this.failures = 0;
-          return this.options.intervalMs;
+          return this.interval();
         },
         (error: unknown) => {
           this.options.health.failed(error, this.options.name);
-          return this.options.retryDelayMs?.(this.failures++) ?? this.options.intervalMs;
+          return this.options.retryDelayMs?.(this.failures++) ?? this.interval();
         },
       )
       .then((next) => {
@@ -64,6 +65,11 @@ export class Periodic {
         this.schedule(next);
       });
     return this.running;
+  }
+
+  private interval(): number {
+    const { intervalMs } = this.options;
+    return typeof intervalMs === 'number' ? intervalMs : intervalMs();
   }
 
   private schedule(delayMs: number): void {

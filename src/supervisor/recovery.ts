@@ -1,8 +1,10 @@
 /**
- * Lease recovery, every lease/3 on every supervisor (one at a time, by an
- * advisory lock): jobs whose lease expired because their supervisor died or
- * lost the database go back to pending (or failed when out of attempts).
- * A killed supervisor's jobs run again within lease + lease/3.
+ * Lease recovery, every lease/3 on the maintenance leader (see
+ * leadership.ts; an advisory lock in the statement keeps even two leaders
+ * from recovering at once): jobs whose lease expired because their
+ * supervisor died or lost the database go back to pending (or failed when
+ * out of attempts). A killed supervisor's jobs run again within
+ * lease + lease/3.
  */
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
@@ -27,6 +29,8 @@ export interface RecoveryOptions {
   leaseMs: number;
   log: Logger;
   health: DatabaseHealth;
+  /** Whether this supervisor leads maintenance; only the leader recovers. */
+  leads: () => boolean;
   onRecovered: (jobs: RecoveredJob[]) => void;
 }
 
@@ -43,7 +47,7 @@ export class Recovery implements Service {
       intervalMs: Math.floor(options.leaseMs / 3),
       // While the database is away this supervisor's own leases may have run
       // out: its heartbeat must renew them before it recovers anything.
-      task: () => (options.health.isDown ? Promise.resolve() : this.recover()),
+      task: () => (options.health.isDown || !options.leads() ? Promise.resolve() : this.recover()),
       health: options.health,
       log: options.log,
     });
@@ -55,6 +59,11 @@ export class Recovery implements Service {
 
   stop(): Promise<void> {
     return this.periodic.stop();
+  }
+
+  /** Recovers soon (this supervisor has just become the leader). */
+  runSoon(): void {
+    this.periodic.runSoon();
   }
 
   /** Recovers expired leases now. */

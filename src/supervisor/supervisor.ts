@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { connectionOptions, defaultThreadMemoryMb, resolveOptions, runOptions, type RunConfig } from '../config.js';
+import { connectionOptions, defaultThreadMemoryMb, resolveOptions, retentionOptions, runOptions, type RunConfig } from '../config.js';
 import { openDatabase, type Database } from '../db/connect.js';
 import type { EmbeddedServer } from '../db/embedded.js';
 import { isMigrated, migrate, migrateCommandFor } from '../db/migrate.js';
+import { maintenanceStatements } from '../db/sql/maintenance.js';
 import { supervisorStatements } from '../db/sql/supervisor.js';
 import { createLogger, type Logger } from '../log.js';
 import { SupervisorMetrics } from '../metrics/metrics.js';
@@ -21,8 +22,10 @@ import { DatabaseHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { Holdings } from './holdings.js';
 import { JobFlow, type SupervisorStats } from './job-flow.js';
+import { Leadership } from './leadership.js';
 import { Offer } from './offer.js';
 import { Recovery } from './recovery.js';
+import { Retention } from './retention.js';
 import { Services, type Service } from './service.js';
 import { TimeoutWatchdog } from './timeouts.js';
 import { Wakeup } from './wakeup.js';
@@ -58,6 +61,12 @@ export interface SupervisorOptions {
   migrate?: boolean;
   logLevel?: RunConfig['logLevel'];
   logFormat?: RunConfig['logFormat'];
+  /** How long to keep jobs that succeeded (default 1 day; 0 keeps them forever). */
+  keepSucceeded?: number | string;
+  /** How long to keep jobs that failed for good (default 14 days; 0 keeps them forever). */
+  keepFailed?: number | string;
+  /** How long to keep cancelled jobs (default 7 days; 0 keeps them forever). */
+  keepCancelled?: number | string;
   /** A pino logger to use instead of creating one from logLevel and logFormat. */
   logger?: Logger;
 }
@@ -66,7 +75,7 @@ export interface SupervisorOptions {
 export async function startSupervisor(options: SupervisorOptions = {}): Promise<Supervisor> {
   const { connectionString, logger, queues, ...rest } = options;
   const given = { ...rest, databaseUrl: connectionString, queues: Array.isArray(queues) ? queues.join(',') : queues };
-  const config = resolveOptions({ ...connectionOptions, ...runOptions }, given);
+  const config = resolveOptions({ ...connectionOptions, ...runOptions, ...retentionOptions }, given);
   const log = logger ?? createLogger(config);
   const supervisor = new Supervisor(config, log);
   await supervisor.start();
@@ -88,6 +97,7 @@ export class Supervisor {
   private db: Database | undefined;
   private pool: WorkerPool | undefined;
   private flow: JobFlow | undefined;
+  private leadership: Leadership | undefined;
   private claiming = false;
   private stopping: Promise<void> | undefined;
 
@@ -104,13 +114,23 @@ export class Supervisor {
       schema: config.schema,
       threads: config.threads,
       capacity: this.capacity,
-      source: { inFlight: () => this.holdings.inFlight, threads: () => this.pool?.threadCount ?? 0, pool: () => this.db?.pool },
+      source: {
+        inFlight: () => this.holdings.inFlight,
+        threads: () => this.pool?.threadCount ?? 0,
+        leads: () => this.leadership?.leads ?? false,
+        pool: () => this.db?.pool,
+      },
     });
   }
 
   /** Jobs by what became of them since start. */
   get stats(): SupervisorStats {
     return this.flow?.stats ?? { ...NO_STATS };
+  }
+
+  /** Whether this supervisor leads maintenance (lease recovery, retention) for its schema. */
+  get leads(): boolean {
+    return this.leadership?.leads ?? false;
   }
 
   /** @internal The embedded PostgreSQL in use, if any. */
@@ -256,18 +276,46 @@ export class Supervisor {
       handedOff: (message) => flow.handedOff(message),
       lost: () => void offer.withdraw().catch(() => undefined),
     });
+    const maintenance = maintenanceStatements(config.schema);
+    const recovery = new Recovery({
+      pool: db.pool,
+      statement: sql.recoverExpired,
+      schema: config.schema,
+      leaseMs: config.lease,
+      log,
+      health,
+      leads: () => leadership.leads,
+      onRecovered: (jobs) => flow.recovered(jobs),
+    });
+    const retention = new Retention({
+      pool: db.pool,
+      sql: maintenance,
+      keep: config,
+      leads: () => leadership.leads,
+      health,
+      log,
+      onDeleted: (status, count) => this.metrics.jobsDeleted(status, count),
+    });
+    const leadership = new Leadership({
+      pool: db.pool,
+      sql: maintenance,
+      supervisorId,
+      leaseMs: config.lease,
+      health,
+      log,
+      onChange: (leads) => {
+        if (!leads) return;
+        recovery.runSoon();
+        retention.runSoon();
+      },
+    });
+    this.leadership = leadership;
     return [
       new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health, log }),
+      leadership,
       wakeup,
-      new Recovery({
-        pool: db.pool,
-        statement: sql.recoverExpired,
-        schema: config.schema,
-        leaseMs: config.lease,
-        log,
-        health,
-        onRecovered: (jobs) => flow.recovered(jobs),
-      }),
+      recovery,
+      retention,
       new TimeoutWatchdog(pool, holdings),
       flow,
     ];

@@ -150,9 +150,10 @@ export function producerStatements(schema: string) {
     listSupervisors: statement(
       schema,
       'list-supervisors',
-      `select supervisor_id, host, pid, threads, concurrency, queues, tasks, lease_ms, started_at, heartbeat_at,
-              extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age_s
-       from $S.supervisors order by started_at`,
+      `select s.supervisor_id, host, pid, threads, concurrency, queues, tasks, lease_ms, started_at, heartbeat_at,
+              extract(epoch from now() - heartbeat_at)::float8 as heartbeat_age_s,
+              exists (select 1 from $S.leader l where l.supervisor_id = s.supervisor_id and l.expires_at > now()) as leads
+       from $S.supervisors s order by started_at`,
     ),
   };
 }
