@@ -1,6 +1,7 @@
 // `npm run bench`: pg-supervisor and its peers, side by side, on one database.
-//   node bench/run.js            full run (about fifteen minutes)
+//   node bench/run.js            full run (about twenty minutes)
 //   node bench/run.js --quick    a smoke run with small numbers (CI)
+//   node bench/run.js --soak     also the 20-minute soak (--soak=60 for an hour)
 // Every measurement runs in a fresh process and a fresh schema; runs of the
 // different systems are interleaved so that noise on this shared machine
 // falls on all of them alike. Prints one table and saves JSON in
@@ -16,6 +17,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 /** `--only drain,cpu`: run only the scenarios whose label contains one of these words. */
 const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice(7).split(',');
+/** `--soak[=minutes]`: also run the soak (20 minutes unless given); a quick run has a short one. */
+const soakArg = process.argv.find((arg) => arg === '--soak' || arg.startsWith('--soak='));
+const soakMinutes = soakArg ? Number(soakArg.split('=')[1] ?? 20) : undefined;
 const runs = quick ? 1 : 3;
 
 const OURS = 'pg-supervisor';
@@ -32,7 +36,10 @@ const NAMES = {
 /** Warm latency first (the ratio column uses the first metric), then cold, then the enqueue alone. */
 const LATENCY = ['p50Ms', 'p99Ms', 'coldP50Ms', 'coldP99Ms', 'enqueueP50Ms', 'enqueueP99Ms'];
 
-/** Scenarios: [label, scenario, options, systems, metric keys]. */
+const BIG_TABLE = ['emptyJobsPerSecond', 'bigJobsPerSecond', 'bigOverEmpty', 'emptyDepthMs', 'bigDepthMs', 'emptyClaimMs', 'bigClaimMs', 'bigTableMb'];
+const SOAK = ['jobsPerSecond', 'earlyMb', 'endMb', 'endOverEarly', 'minJobsPerSecond', 'maxJobsPerSecond'];
+
+/** Scenarios: [label, scenario, options, systems, metric keys, runs (default: 3, or 1 when quick)]. */
 function plan() {
   const everyone = [OURS, ...PEERS];
   const fast = [OURS, 'graphile-worker:batching', 'pg-boss', 'raw'];
@@ -45,6 +52,8 @@ function plan() {
       ['CPU-bound 5 ms jobs, 2 threads', 'cpu', { n: 40, ms: 5, threads: 2, concurrency: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
       ['idle supervisor', 'idle', { seconds: 2 }, [OURS], ['queriesPerSecond']],
       ['memory, 1 thread', 'memory', { threads: 1, n: 2000 }, [OURS], ['idleMb', 'loadMb']],
+      ['drain 500 jobs: empty table vs 20,000 finished + 2,000 scheduled rows', 'bigTable', { n: 500, finished: 20_000, scheduled: 2000, rounds: 1 }, [OURS], BIG_TABLE],
+      ['soak (10 s)', 'soak', { minutes: 1 / 6, rate: 500, keep: '2s', sampleSeconds: 2 }, [OURS], SOAK],
     ];
   }
   return [
@@ -65,6 +74,9 @@ function plan() {
     ['memory, 1 thread', 'memory', { threads: 1, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
     ['memory, 2 threads', 'memory', { threads: 2, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
     ['memory, 8 threads', 'memory', { threads: 8, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
+    // One run of three alternated rounds: filling 11 million rows takes minutes.
+    ['drain 100,000 jobs: empty table vs 10,000,000 finished + 1,000,000 scheduled rows', 'bigTable', { n: 100_000, finished: 10_000_000, scheduled: 1_000_000, rounds: 3 }, [OURS], BIG_TABLE, 1],
+    ...(soakMinutes ? [[`soak (${soakMinutes} minutes, 5,000 jobs/s, retention 1 minute)`, 'soak', { minutes: soakMinutes, rate: 5000, keep: '1m', sampleSeconds: 30 }, [OURS], SOAK, 1]] : []),
   ];
 }
 
@@ -94,7 +106,7 @@ function runOnce(url, scenario, system, options) {
     let err = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (err += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), (soakMinutes ?? 0) * 60_000 + 1_200_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       const line = out.trim().split('\n').at(-1);
@@ -119,9 +131,9 @@ async function main() {
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL ${version} (${db.kind})`;
   console.log(`pg-supervisor benchmark${quick ? ' (quick)' : ''}: ${machine}\n`);
   const results = [];
-  for (const [label, scenario, options, systems, metrics] of plan().filter(([label]) => !only || only.some((w) => label.includes(w)))) {
+  for (const [label, scenario, options, systems, metrics, times = runs] of plan().filter(([label]) => !only || only.some((w) => label.includes(w)))) {
     const samples = Object.fromEntries(systems.map((s) => [s, []]));
-    for (let r = 0; r < runs; r++) {
+    for (let r = 0; r < times; r++) {
       for (const system of systems) samples[system].push(await runOnce(db.url, scenario, system, options));
     }
     for (const system of systems) {

@@ -25,10 +25,10 @@ async function system(extra = {}) {
   return create({ url, schema, mode, ...options, ...extra });
 }
 
-/** Fresh planner statistics for every table of the run's schema, as autovacuum would give them shortly. */
-async function analyze(p) {
-  const { rows } = await p.query('select tablename from pg_tables where schemaname = $1', [schema]);
-  for (const { tablename } of rows) await p.query(`analyze "${schema}"."${tablename}"`);
+/** Fresh planner statistics for every table of a schema, as autovacuum would give them shortly. */
+async function analyze(p, target = schema) {
+  const { rows } = await p.query('select tablename from pg_tables where schemaname = $1', [target]);
+  for (const { tablename } of rows) await p.query(`analyze "${target}"."${tablename}"`);
 }
 
 /** Database-side costs over a measured interval: transactions, WAL bytes, server CPU. */
@@ -68,39 +68,202 @@ function postgresCpuSeconds(dataDir) {
   }
 }
 
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Median time of `runs` calls of `fn`, in ms. */
+async function medianMs(fn, runs) {
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/** Schemas a scenario creates besides its own, dropped with it. */
+const extraSchemas = [];
+
+/**
+ * Drains the `n` jobs just inserted into system `s` (set up, not started):
+ * the steady rate, the same way for every system, from its first
+ * completed job to its last, so that process start-up (our thread pool,
+ * their connection set-up) is left out; Node and server costs over the
+ * same span.
+ */
+async function measureDrain(s, p, n) {
+  await analyze(p, s.schema);
+  const before = await serverCounters(p);
+  await s.start();
+  await until('first completion', () => s.done() > 0);
+  const t0 = performance.now();
+  const doneAtStart = s.done();
+  const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpuSeconds();
+  await until('drain', () => s.done() >= n);
+  const mainSeconds = mainThreadCpuSeconds() - main0;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const measured = n - doneAtStart;
+  // Closing the system's connections makes their backends report their statistics.
+  await s.teardown();
+  const after = await serverCounters(p);
+  return {
+    jobsPerSecond: measured / seconds,
+    nodeCpuUsPerJob: (cpu.user + cpu.system) / measured,
+    mainThreadCpuUsPerJob: Number.isNaN(mainSeconds) ? undefined : (mainSeconds * 1e6) / measured,
+    pgCpuUsPerJob: before.cpu === undefined ? undefined : ((after.cpu - before.cpu) * 1e6) / n,
+    xactsPer1kJobs: ((after.xacts - before.xacts - 2) * 1000) / n,
+    walBytesPerJob: (after.wal - before.wal) / n,
+  };
+}
+
 const scenarios = {
   async drain() {
     const s = await system();
     await s.setup();
     await s.insert(options.n);
     const p = pool(url);
-    await analyze(p);
-    const before = await serverCounters(p);
-    await s.start();
-    // The steady drain rate, the same way for every system: from its first
-    // completed job to its last, so that process start-up (our thread pool,
-    // their connection set-up) is left out. Node CPU over the same span.
-    await until('first completion', () => s.done() > 0);
-    const t0 = performance.now();
-    const doneAtStart = s.done();
-    const cpu0 = process.cpuUsage();
-    const main0 = mainThreadCpuSeconds();
-    await until('drain', () => s.done() >= options.n);
-    const mainSeconds = mainThreadCpuSeconds() - main0;
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const measured = options.n - doneAtStart;
-    // Closing the system's connections makes their backends report their statistics.
-    await s.teardown();
-    const after = await serverCounters(p);
+    const result = await measureDrain(s, p, options.n);
+    await p.end();
+    return result;
+  },
+
+  /**
+   * pg-supervisor only: the same drain on an empty table and on a table
+   * that also holds `finished` finished jobs (95% succeeded, 4% failed, 1%
+   * cancelled, finished over the last 12 hours) and `scheduled` jobs due
+   * tomorrow, alternated `rounds` times in this one process. Also times,
+   * on both tables, the queue-depth gauge's query and a claim that finds
+   * nothing due (the cost every poll pays).
+   */
+  async bigTable() {
+    const { n, finished, scheduled, rounds } = options;
+    const bigSchema = schema;
+    const emptySchema = `${schema}_empty`;
+    extraSchemas.push(emptySchema);
+    const p = pool(url);
+    const fill = await system({ schema: bigSchema });
+    await fill.setup();
+    await fill.teardown();
+    const filled = performance.now();
+    await p.query(
+      `insert into "${bigSchema}".jobs (task, job_status, attempts, created_at, run_at, started_at, updated_at, finished_at, last_error)
+       select 'noop', case when i % 100 < 95 then 'success' when i % 100 < 99 then 'failed' else 'cancelled' end, 1,
+              t, t, t, t, t, case when i % 100 between 95 and 98 then 'Error: failed on purpose' end
+       from generate_series(1, $1::int) i, lateral (select now() - (i::float8 / $1) * interval '12 hours' as t) x`,
+      [finished],
+    );
+    await p.query(`insert into "${bigSchema}".jobs (task, run_at) select 'noop', now() + interval '1 day' + i * interval '1 ms' from generate_series(1, $1::int) i`, [scheduled]);
+    await p.query(`vacuum (analyze) "${bigSchema}".jobs`);
+    const fillSeconds = (performance.now() - filled) / 1000;
+    const empty = [];
+    const big = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const [target, results] of [[emptySchema, empty], [bigSchema, big]]) {
+        const s = await system({ schema: target });
+        await s.setup();
+        // The empty table starts every round empty; the big one keeps what it drained.
+        if (target === emptySchema) await p.query(`truncate "${emptySchema}".jobs`);
+        await s.insert(n);
+        results.push((await measureDrain(s, p, n)).jobsPerSecond);
+      }
+    }
+    const { metricsStatements } = await import('../dist/db/sql/metrics.js');
+    const { supervisorStatements } = await import('../dist/db/sql/supervisor.js');
+    const timing = async (target) => {
+      const depth = metricsStatements(target).queueDepth;
+      const claim = supervisorStatements(target, []).claimJobs;
+      return {
+        depthMs: await medianMs(() => p.query(depth), 5),
+        claimMs: await medianMs(() => p.query(claim, [['noop'], 100, 'bench', 30_000]), 20),
+      };
+    };
+    const emptyTiming = await timing(emptySchema);
+    const bigTiming = await timing(bigSchema);
+    const { rows: [size] } = await p.query(`select count(*)::int as rows, pg_total_relation_size($1::regclass)::float8 as bytes from "${bigSchema}".jobs`, [`"${bigSchema}".jobs`]);
     await p.end();
     return {
-      jobsPerSecond: measured / seconds,
-      nodeCpuUsPerJob: (cpu.user + cpu.system) / measured,
-      mainThreadCpuUsPerJob: Number.isNaN(mainSeconds) ? undefined : (mainSeconds * 1e6) / measured,
-      pgCpuUsPerJob: before.cpu === undefined ? undefined : ((after.cpu - before.cpu) * 1e6) / options.n,
-      xactsPer1kJobs: ((after.xacts - before.xacts - 2) * 1000) / options.n,
-      walBytesPerJob: (after.wal - before.wal) / options.n,
+      emptyJobsPerSecond: median(empty),
+      bigJobsPerSecond: median(big),
+      bigOverEmpty: median(big) / median(empty),
+      emptyDepthMs: emptyTiming.depthMs,
+      bigDepthMs: bigTiming.depthMs,
+      emptyClaimMs: emptyTiming.claimMs,
+      bigClaimMs: bigTiming.claimMs,
+      bigRows: size.rows,
+      bigTableMb: size.bytes / 2 ** 20,
+      fillSeconds,
+    };
+  },
+
+  /**
+   * pg-supervisor only: a steady load for `minutes`: `rate` jobs a second
+   * added in batches every 100 ms (1% of them failing every attempt),
+   * drained by one supervisor whose retention keeps finished jobs for
+   * `keep`. Every `sampleSeconds`: the table's size with its indexes, its
+   * heap alone, live and dead rows, the backlog, and the jobs finished in
+   * the interval.
+   */
+  async soak() {
+    const { minutes, rate, keep, sampleSeconds } = options;
+    const s = await system({ concurrency: 64, supervisorOptions: { keepSucceeded: keep, keepFailed: keep, keepCancelled: keep, logLevel: 'error' } });
+    await s.setup();
+    await s.start();
+    const p = pool(url);
+    const table = `"${schema}".jobs`;
+    const perTick = rate / 10;
+    let added = 0;
+    let adding = false;
+    const producer = setInterval(() => {
+      if (adding) return; // a slow insert skips a tick rather than piling up
+      adding = true;
+      const fails = Math.round(perTick / 100);
+      Promise.all([s.insert(perTick - fails), fails > 0 ? s.insert(fails, 'fail') : undefined])
+        .then(() => (added += perTick), () => undefined)
+        .finally(() => (adding = false));
+    }, 100);
+    const samples = [];
+    const started = performance.now();
+    let lastFinished = 0;
+    while (performance.now() - started < minutes * 60_000) {
+      await sleep(sampleSeconds * 1000);
+      const finishedNow = s.finished();
+      const { rows: [row] } = await p.query(
+        `select pg_total_relation_size($1::regclass)::float8 as total, pg_relation_size($1::regclass)::float8 as heap,
+                (select count(*) from ${table} where job_status = 'pending' and run_at <= now())::int as backlog,
+                st.n_live_tup::int as live, st.n_dead_tup::int as dead
+         from pg_stat_user_tables st where st.relid = $1::regclass`,
+        [table],
+      );
+      samples.push({
+        minute: (performance.now() - started) / 60_000,
+        jobsPerSecond: (finishedNow - lastFinished) / sampleSeconds,
+        totalMb: row.total / 2 ** 20,
+        heapMb: row.heap / 2 ** 20,
+        live: row.live,
+        dead: row.dead,
+        backlog: row.backlog,
+      });
+      lastFinished = finishedNow;
+      process.stderr.write(`${JSON.stringify(samples.at(-1))}\n`);
+    }
+    clearInterval(producer);
+    await s.teardown();
+    await p.end();
+    // "After the first few minutes": the largest size seen in minutes 3 to 5.
+    const early = samples.filter((x) => x.minute >= 3 && x.minute <= 5.01);
+    const earlyMb = Math.max(...(early.length ? early : samples.slice(0, 1)).map((x) => x.totalMb));
+    const steady = samples.slice(1); // the first interval includes start-up
+    const rates = steady.map((x) => x.jobsPerSecond);
+    return {
+      jobsPerSecond: added / (minutes * 60),
+      earlyMb,
+      endMb: samples.at(-1).totalMb,
+      endOverEarly: samples.at(-1).totalMb / earlyMb,
+      minJobsPerSecond: Math.min(...rates),
+      maxJobsPerSecond: Math.max(...rates),
+      samples,
     };
   },
 
@@ -253,6 +416,6 @@ try {
   const result = await scenarios[scenario]();
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
-  await dropSchema(url, schema).catch(() => undefined);
+  for (const target of [schema, ...extraSchemas]) await dropSchema(url, target).catch(() => undefined);
 }
 process.exit(0);

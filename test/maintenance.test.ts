@@ -97,10 +97,14 @@ describe('retention', () => {
 });
 
 describe('the maintenance leader', () => {
-  /** The supervisor that holds the leader row with an unexpired term, if any. */
-  async function leader(): Promise<string | undefined> {
-    const [row] = await db.query<{ supervisor_id: string }>('select supervisor_id from leader where expires_at > now()');
-    return row?.supervisor_id;
+  /** The supervisor that holds the leader row with an unexpired term, if any, and when its run of terms began. */
+  async function leader(): Promise<{ id: string; electedAt: number } | undefined> {
+    const [row] = await db.query<{ supervisor_id: string; elected_at: Date }>('select supervisor_id, elected_at from leader where expires_at > now()');
+    return row && { id: row.supervisor_id, electedAt: row.elected_at.getTime() };
+  }
+  /** The database's clock, which the leader row's times are read by. */
+  async function dbNow(): Promise<number> {
+    return (await db.query<{ now: Date }>('select now()'))[0]!.now.getTime();
   }
 
   it('of three supervisors exactly one leads; kill -9 hands over within a lease, a shutdown within lease/3', async () => {
@@ -109,39 +113,42 @@ describe('the maintenance leader', () => {
     const supervisors = [start(), start(), start()];
     try {
       const ids = await Promise.all(supervisors.map(async (s) => (await s.started()).supervisorId as string));
-      const first = (await waitFor('a leader', leader))!;
+      const first = (await waitFor('a leader', leader))!.id;
       assert.ok(ids.includes(first));
       const leads = (line: { msg?: string }) => line.msg === 'this supervisor now leads maintenance (lease recovery, retention)';
       // Two more terms: still one leader, the same, and only it ever said it leads.
       await new Promise((resolve) => setTimeout(resolve, leaseMs));
-      assert.equal(await leader(), first);
+      assert.equal((await leader())?.id, first);
       assert.deepEqual(supervisors.map((s) => s.lines.filter(leads).length), ids.map((id) => (id === first ? 1 : 0)));
       const status = await runCli(['status'], env);
       assert.equal(status.stdout.split('\n').filter((line) => / leader\s*$/.test(line)).length, 1, status.stdout);
       assert.match(status.stdout.split('\n').find((line) => / leader\s*$/.test(line))!, new RegExp(first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
 
       const victim = supervisors[ids.indexOf(first)]!;
-      const killedAt = Date.now();
+      const killedAt = await dbNow();
       victim.kill('SIGKILL');
-      const second = (await waitFor('another leader', async () => {
-        const id = await leader();
-        return id && id !== first ? id : undefined;
+      const next = (await waitFor('another leader', async () => {
+        const now = await leader();
+        return now && now.id !== first ? now : undefined;
       }))!;
-      const handover = Date.now() - killedAt;
+      const second = next.id;
+      const handover = next.electedAt - killedAt;
       console.log(`# kill -9 of the leader: another led after ${handover} ms (lease ${leaseMs} ms)`);
-      // Within a lease of the last renewal, which came before the kill; the
-      // slack is for a loaded machine.
+      // Timed by the database's clock, from just before the kill to the new
+      // term: within a lease of the last renewal, which came before the
+      // kill; the slack is for a loaded machine.
       assert.ok(handover < leaseMs + 1000, `handed over after ${handover} ms`);
       assert.equal(supervisors[ids.indexOf(second)]!.lines.filter(leads).length, 1);
 
       const successor = supervisors[ids.indexOf(second)]!;
-      const stoppedAt = Date.now();
+      const stoppedAt = await dbNow();
       await successor.stop();
-      const third = (await waitFor('the last supervisor leads', async () => {
-        const id = await leader();
-        return id && id !== second ? id : undefined;
+      const last = (await waitFor('the last supervisor leads', async () => {
+        const now = await leader();
+        return now && now.id !== second ? now : undefined;
       }))!;
-      const resigned = Date.now() - stoppedAt;
+      const third = last.id;
+      const resigned = last.electedAt - stoppedAt;
       console.log(`# shutdown of the leader: another led ${resigned} ms after SIGTERM`);
       assert.ok(!([first, second] as string[]).includes(third));
       assert.ok(resigned < leaseMs / 3 + 2000, `handed over ${resigned} ms after SIGTERM`);

@@ -5,16 +5,18 @@ import { now, until } from './common.js';
 
 const tasks = fileURLToPath(new URL('../tasks/bench-tasks.js', import.meta.url));
 
-export function create({ url, schema, threads = 2, concurrency = 1024 }) {
+/** `supervisorOptions`: more options of startSupervisor (retention periods for the soak). */
+export function create({ url, schema, threads = 2, concurrency = 1024, supervisorOptions = {} }) {
   let queue;
   let supervisor;
   const start = async () => {
     supervisor = await startSupervisor({
-      connectionString: url, schema, tasks, threads, concurrency, logLevel: 'warn', metricsPort: 0,
+      connectionString: url, schema, tasks, threads, concurrency, logLevel: 'warn', metricsPort: 0, ...supervisorOptions,
     });
   };
   return {
     name: 'pg-supervisor',
+    schema,
     settings: `threads ${threads}, concurrency ${concurrency}, defaults otherwise`,
     async setup() {
       queue = new Queue({ connectionString: url, schema });
@@ -34,6 +36,8 @@ export function create({ url, schema, threads = 2, concurrency = 1024 }) {
     },
     /** Jobs whose outcome has been written to the database. */
     done: () => supervisor.stats.succeeded,
+    /** Jobs that ended: succeeded or failed for good. */
+    finished: () => supervisor.stats.succeeded + supervisor.stats.failed,
     async enqueueOne(i) {
       await queue.add('latency', { i, at: now() });
     },

@@ -17,3 +17,8 @@ export function cpu(payload) {
   const until = performance.now() + (payload.ms ?? 5);
   while (performance.now() < until);
 }
+
+/** Always fails: retried, then failed for good (the soak's failed rows). */
+export async function fail() {
+  throw new Error('failed on purpose');
+}

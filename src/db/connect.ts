@@ -85,6 +85,9 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     // first completion after a quiet spell.
     // A server that accepts and never answers would otherwise hang a
     // connection (and the command waiting on it) until TCP gives up.
+    // No JIT: on a table of millions of rows the planner's cost estimates
+    // pass jit_above_cost, and compiling a claim took longer than running
+    // it (PostgreSQL's JIT pays off for long analytic queries, never here).
     const created = new pg.Pool({
       connectionString: url,
       application_name: options.applicationName,
@@ -92,6 +95,7 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
       connectionTimeoutMillis: connectTimeoutMs,
       ...KEEP_ALIVE,
       ...config,
+      options: ['-c jit=off', config.options].filter(Boolean).join(' '),
     });
     // An idle pooled connection that breaks must not crash the process; the
     // next query gets a fresh one, and a supervisor logs the outage once if

@@ -8,10 +8,7 @@
  */
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
-import type { Logger } from '../log.js';
-import type { DatabaseHealth } from './health.js';
-import { Periodic } from './periodic.js';
-import type { Service } from './service.js';
+import { LeaderTask, type LeaderTaskOptions } from './leader-task.js';
 
 export interface RecoveredJob {
   job_id: string;
@@ -22,52 +19,24 @@ export interface RecoveredJob {
   lost_by: string[];
 }
 
-export interface RecoveryOptions {
+export interface RecoveryOptions extends LeaderTaskOptions {
   pool: pg.Pool;
   statement: Statement;
   schema: string;
   leaseMs: number;
-  log: Logger;
-  health: DatabaseHealth;
-  /** Whether this supervisor leads maintenance; only the leader recovers. */
-  leads: () => boolean;
   onRecovered: (jobs: RecoveredJob[]) => void;
 }
 
 /** A supervisors row silent for this many leases is removed. */
 const FORGET_AFTER_LEASES = 3;
 
-export class Recovery implements Service {
-  readonly name = 'lease recovery';
-  private readonly periodic: Periodic;
-
+export class Recovery extends LeaderTask {
   constructor(private readonly options: RecoveryOptions) {
-    this.periodic = new Periodic({
-      name: 'lease recovery',
-      intervalMs: Math.floor(options.leaseMs / 3),
-      // While the database is away this supervisor's own leases may have run
-      // out: its heartbeat must renew them before it recovers anything.
-      task: () => (options.health.isDown || !options.leads() ? Promise.resolve() : this.recover()),
-      health: options.health,
-      log: options.log,
-    });
-  }
-
-  start(): void {
-    this.periodic.start();
-  }
-
-  stop(): Promise<void> {
-    return this.periodic.stop();
-  }
-
-  /** Recovers soon (this supervisor has just become the leader). */
-  runSoon(): void {
-    this.periodic.runSoon();
+    super('lease recovery', Math.floor(options.leaseMs / 3), options);
   }
 
   /** Recovers expired leases now. */
-  async recover(): Promise<void> {
+  protected async run(): Promise<void> {
     const { pool, statement, schema, leaseMs, log, onRecovered } = this.options;
     const { rows } = await pool.query<RecoveredJob>(statement, [leaseMs * FORGET_AFTER_LEASES, schema]);
     if (rows.length === 0) return;

@@ -15,10 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { RetentionConfig } from '../config.js';
 import { FINISHED_STATUSES, type FinishedStatus, type maintenanceStatements } from '../db/sql/maintenance.js';
-import type { Logger } from '../log.js';
-import type { DatabaseHealth } from './health.js';
-import { Periodic } from './periodic.js';
-import type { Service } from './service.js';
+import { LeaderTask, type LeaderTaskOptions } from './leader-task.js';
 
 /** Rows deleted per statement. */
 export const PRUNE_BATCH = 1000;
@@ -49,7 +46,7 @@ export async function prune(options: PruneOptions): Promise<Deleted> {
     if (periods[status] === 0) continue;
     for (let count = PRUNE_BATCH; count === PRUNE_BATCH && !stopped(); ) {
       const started = performance.now();
-      const { rows } = await pool.query<{ deleted: number }>(sql.deleteFinished, [status, periods[status], PRUNE_BATCH]);
+      const { rows } = await pool.query<{ deleted: number }>(sql.deleteFinished[status], [periods[status], PRUNE_BATCH]);
       count = rows[0]!.deleted;
       deleted[status] += count;
       if (count > 0) onDeleted?.(status, count);
@@ -59,45 +56,22 @@ export async function prune(options: PruneOptions): Promise<Deleted> {
   return deleted;
 }
 
-export interface RetentionOptions extends Omit<PruneOptions, 'stopped'> {
-  /** Whether this supervisor leads maintenance; only the leader prunes. */
-  leads: () => boolean;
-  health: DatabaseHealth;
-  log: Logger;
-}
+export interface RetentionOptions extends Omit<PruneOptions, 'stopped'>, LeaderTaskOptions {}
 
-export class Retention implements Service {
-  readonly name = 'retention';
-  private readonly periodic: Periodic;
+export class Retention extends LeaderTask {
   private stopped = false;
 
   constructor(private readonly options: RetentionOptions) {
-    const { health, log } = options;
-    this.periodic = new Periodic({
-      name: 'retention',
-      intervalMs: retentionIntervalMs(options.keep),
-      task: () => (health.isDown || !options.leads() ? Promise.resolve() : this.run()),
-      health,
-      log,
-    });
-  }
-
-  start(): void {
-    this.periodic.start();
+    super('retention', retentionIntervalMs(options.keep), options);
   }
 
   /** Stops between two batches. */
-  stop(): Promise<void> {
+  override stop(): Promise<void> {
     this.stopped = true;
-    return this.periodic.stop();
+    return super.stop();
   }
 
-  /** Prunes soon (this supervisor has just become the leader). */
-  runSoon(): void {
-    this.periodic.runSoon();
-  }
-
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const deleted = await prune({ ...this.options, stopped: () => this.stopped });
     const total = deleted.success + deleted.failed + deleted.cancelled;
     if (total > 0) this.options.log.debug({ deleted }, `retention deleted ${total} finished job(s)`);

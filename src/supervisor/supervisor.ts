@@ -28,6 +28,7 @@ import { Recovery } from './recovery.js';
 import { Retention } from './retention.js';
 import { Services, type Service } from './service.js';
 import { TimeoutWatchdog } from './timeouts.js';
+import { Vacuum } from './vacuum.js';
 import { Wakeup } from './wakeup.js';
 
 export type { SupervisorStats } from './job-flow.js';
@@ -296,6 +297,7 @@ export class Supervisor {
       log,
       onDeleted: (status, count) => this.metrics.jobsDeleted(status, count),
     });
+    const vacuum = new Vacuum({ pool: db.pool, sql: maintenance, leads: () => leadership.leads, health, log });
     const leadership = new Leadership({
       pool: db.pool,
       sql: maintenance,
@@ -307,15 +309,18 @@ export class Supervisor {
         if (!leads) return;
         recovery.runSoon();
         retention.runSoon();
+        vacuum.runSoon();
       },
     });
     this.leadership = leadership;
     return [
       new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health, log }),
-      leadership,
       wakeup,
       recovery,
       retention,
+      vacuum,
+      // After the services it runs, so that winning the lead at start runs them at once.
+      leadership,
       new TimeoutWatchdog(pool, holdings),
       flow,
     ];

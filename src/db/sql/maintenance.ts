@@ -1,5 +1,5 @@
 /** Statements of the maintenance leader: its election, and retention of finished jobs. */
-import { statement } from './statement.js';
+import { statement, type Statement } from './statement.js';
 
 /** The statuses retention deletes, each after its own period. */
 export const FINISHED_STATUSES = ['success', 'failed', 'cancelled'] as const;
@@ -27,27 +27,51 @@ export function maintenanceStatements(schema: string) {
     /** Supervisor $1 gives up the lead (at shutdown), so another takes it at its next election. */
     resignLeader: statement(schema, 'resign-leader', `delete from $S.leader where supervisor_id = $1::text`),
     /**
-     * Deletes up to $3 jobs in status $1 that finished more than $2 ms ago,
-     * oldest first, skipping rows another transaction has locked. The
-     * literal status list lets the planner use the finished-jobs index
-     * whatever $1 is (a partial index needs its condition proven from the
-     * query's text, which a parameter cannot do in a generic plan).
-     * Returns how many were deleted.
+     * Whether the jobs table needs a vacuum that autovacuum has not given
+     * it: at least 10,000 dead rows and 1% of the live ones (the per-table
+     * autovacuum setting of migrations/006_maintenance.sql), and no vacuum
+     * of any kind in the last $1 ms.
      */
-    deleteFinished: statement(
+    needsVacuum: statement(
       schema,
-      'delete-finished',
-      `with deleted as (
-         delete from $S.jobs
-         where job_id = any(array(
-           select job_id from $S.jobs
-           where job_status in ('success', 'failed', 'cancelled') and job_status = $1::text
-             and coalesce(finished_at, updated_at) < now() - $2::bigint * interval '1 millisecond'
-           order by job_status, coalesce(finished_at, updated_at)
-           limit $3::int
-           for update skip locked))
-         returning 1)
-       select count(*)::int as deleted from deleted`,
+      'needs-vacuum',
+      `select n_dead_tup::float8 as dead from pg_stat_user_tables
+       where relid = '$S.jobs'::regclass and n_dead_tup >= greatest(10000, n_live_tup / 100)
+         and coalesce(greatest(last_vacuum, last_autovacuum), '-infinity') < now() - $1::int * interval '1 millisecond'`,
     ),
+    /**
+     * Vacuums the jobs table at autovacuum's pace (its cost delay), its
+     * indexes always: the claim index's dead entries are what slows claims.
+     * Not prepared (VACUUM takes no parameters) and outside a transaction.
+     */
+    vacuumJobs: { name: `${schema}.vacuum-jobs`, text: `vacuum (index_cleanup true, skip_locked true) "${schema}".jobs` } as Statement,
+    /** The pace of autovacuum for this session's VACUUM. */
+    vacuumPace: statement(schema, 'vacuum-pace', `select set_config('vacuum_cost_delay', '2', false)`),
+    /** Deletes old finished jobs: one statement per status, see {@link deleteFinished}. */
+    deleteFinished: Object.fromEntries(FINISHED_STATUSES.map((status) => [status, deleteFinished(schema, status)])) as Record<FinishedStatus, Statement>,
   };
+}
+
+/**
+ * Deletes up to $2 jobs in `status` that finished more than $1 ms ago,
+ * oldest first, skipping rows another transaction has locked; returns how
+ * many. The status is written into the text, not passed: only then can the
+ * planner use that status's partial index (migrations/006_maintenance.sql)
+ * in a generic plan.
+ */
+function deleteFinished(schema: string, status: FinishedStatus): Statement {
+  return statement(
+    schema,
+    `delete-${status}`,
+    `with deleted as (
+       delete from $S.jobs
+       where job_id = any(array(
+         select job_id from $S.jobs
+         where job_status = '${status}' and coalesce(finished_at, updated_at) < now() - $1::bigint * interval '1 millisecond'
+         order by coalesce(finished_at, updated_at)
+         limit $2::int
+         for update skip locked))
+       returning 1)
+     select count(*)::int as deleted from deleted`,
+  );
 }

@@ -1,0 +1,256 @@
+/**
+ * Each background service of a supervisor on its own: started alone
+ * against the test database (and, for the watchdog, a real thread pool),
+ * doing its one job, and stopped.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { Registry } from 'prom-client';
+import { maintenanceStatements } from '../src/db/sql/maintenance.js';
+import { supervisorStatements } from '../src/db/sql/supervisor.js';
+import { silentLogger } from '../src/log.js';
+import { MetricsServer } from '../src/metrics/server.js';
+import { fromClaimRow, type ClaimedJob } from '../src/supervisor/claimed-job.js';
+import { DatabaseHealth } from '../src/supervisor/health.js';
+import { Heartbeat } from '../src/supervisor/heartbeat.js';
+import { Holdings } from '../src/supervisor/holdings.js';
+import { Leadership } from '../src/supervisor/leadership.js';
+import { Recovery, type RecoveredJob } from '../src/supervisor/recovery.js';
+import { Retention } from '../src/supervisor/retention.js';
+import { Services, type Service } from '../src/supervisor/service.js';
+import { TimeoutWatchdog } from '../src/supervisor/timeouts.js';
+import { Vacuum } from '../src/supervisor/vacuum.js';
+import { Wakeup } from '../src/supervisor/wakeup.js';
+import { Batch } from '../src/worker/batch.js';
+import { WorkerPool } from '../src/worker/pool.js';
+import { fixtures } from './helpers/cli.js';
+import { testDb, waitFor, type TestDb } from './helpers/db.js';
+import { freePort } from './helpers/ports.js';
+
+let db: TestDb;
+let pool: pg.Pool;
+const log = silentLogger();
+const health = () => new DatabaseHealth(log);
+
+before(async () => {
+  db = await testDb('services');
+  pool = new pg.Pool({ connectionString: db.url, max: 4 });
+});
+after(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+/** Adds a supervisors row, which the leader row and offers refer to. */
+async function supervisorRow(id: string): Promise<void> {
+  await db.query(`insert into supervisors (supervisor_id, host, pid, threads, concurrency) values ($1, 'test', 1, 1, 1)`, [id]);
+}
+
+/** A job held in memory as if claimed, for the services that read the holdings. */
+function heldJob(id: string, attempt: number, timeoutMs = 0): ClaimedJob {
+  return fromClaimRow({ id, task: 'hang', queue: 'default', payload: '{}', attempt, max_attempts: 3, timeout_ms: timeoutMs, lag_s: 0 }, 0);
+}
+
+describe('Services', () => {
+  it('starts services in their order and stops them in reverse, stopping the rest when one fails to stop', async () => {
+    const events: string[] = [];
+    const service = (name: string, failStop = false): Service => ({
+      name,
+      start: () => void events.push(`start ${name}`),
+      stop: () => {
+        events.push(`stop ${name}`);
+        if (failStop) throw new Error('stuck');
+      },
+    });
+    const services = new Services(log);
+    await services.start(service('a'), service('b', true));
+    await services.start(service('c'));
+    await services.stop();
+    await services.stop(); // nothing left to stop
+    assert.deepEqual(events, ['start a', 'start b', 'start c', 'stop c', 'stop b', 'stop a']);
+  });
+});
+
+describe('Heartbeat', () => {
+  it('registers the supervisor, renews its row and the leases it holds, and stops beating when stopped', async () => {
+    const sql = supervisorStatements(db.schema, []);
+    const holdings = new Holdings();
+    const [{ job_id: id }] = await db.query(
+      `insert into jobs (task, job_status, attempts, locked_by, locked_until) values ('hang', 'running', 1, 'beating', now() + interval '1 second') returning job_id`,
+    );
+    holdings.add(new Batch([heldJob(String(id), 1)]));
+    const heartbeat = new Heartbeat({
+      pool, batchPool: pool, sql, supervisorId: 'beating', leaseMs: 3000, threads: 1, concurrency: 1, queues: [], tasks: ['hang'],
+      holdings, health: health(), log,
+    });
+    await heartbeat.start();
+    const [registered] = await db.query(`select heartbeat_at from supervisors where supervisor_id = 'beating'`);
+    assert.ok(registered, 'the supervisor row exists once started');
+    await waitFor('a lease renewed to about now + 3 s', async () => {
+      const [row] = await db.query(`select locked_until - now() > interval '2 seconds' as renewed from jobs where job_id = $1`, [id]);
+      return row.renewed;
+    });
+    await heartbeat.stop();
+    const [stopped] = await db.query(`select heartbeat_at from supervisors where supervisor_id = 'beating'`);
+    await sleep(1200); // more than a beat (lease/3)
+    const [later] = await db.query(`select heartbeat_at from supervisors where supervisor_id = 'beating'`);
+    assert.deepEqual(later.heartbeat_at, stopped.heartbeat_at);
+  });
+});
+
+describe('Leadership', () => {
+  it('one of two leads; the leader resigns when stopped and the other takes over at its next try', async () => {
+    await supervisorRow('lead-a');
+    await supervisorRow('lead-b');
+    const sql = maintenanceStatements(db.schema);
+    const changes: string[] = [];
+    const make = (id: string) =>
+      new Leadership({ pool, sql, supervisorId: id, leaseMs: 600, health: health(), log, onChange: (leads) => void changes.push(`${id} ${leads}`) });
+    const [a, b] = [make('lead-a'), make('lead-b')];
+    await a.start();
+    await b.start();
+    assert.equal(a.leads, true, 'the first to start leads at once');
+    assert.equal(b.leads, false);
+    await sleep(800); // more than a term: the leader renews it
+    assert.deepEqual([a.leads, b.leads], [true, false]);
+    await a.stop();
+    assert.equal(a.leads, false);
+    await waitFor('b leads', () => b.leads, 2000);
+    await b.stop();
+    assert.deepEqual(await db.query('select * from leader'), []);
+    assert.deepEqual(changes, ['lead-a true', 'lead-a false', 'lead-b true', 'lead-b false']);
+  });
+});
+
+describe('Recovery', () => {
+  it('returns expired leases to pending while this supervisor leads, and nothing before', async () => {
+    const sql = supervisorStatements(db.schema, []);
+    const [{ job_id: id }] = await db.query(
+      `insert into jobs (task, job_status, attempts, locked_by, locked_until) values ('x', 'running', 1, 'dead', now() - interval '1 second') returning job_id`,
+    );
+    let leads = false;
+    const recovered: RecoveredJob[] = [];
+    const recovery = new Recovery({
+      pool, statement: sql.recoverExpired, schema: db.schema, leaseMs: 300, log, health: health(),
+      leads: () => leads, onRecovered: (jobs) => recovered.push(...jobs),
+    });
+    recovery.start();
+    try {
+      await sleep(400); // several runs as a follower
+      assert.equal((await db.job(String(id))).job_status, 'running');
+      leads = true;
+      await waitFor('the job recovered', async () => (await db.job(String(id))).job_status === 'pending');
+      assert.deepEqual(recovered.map((job) => [job.job_id, job.lost_by]), [[String(id), ['dead']]]);
+    } finally {
+      await recovery.stop();
+    }
+  });
+});
+
+describe('Retention', () => {
+  it('deletes finished jobs past their period while this supervisor leads, and counts them', async () => {
+    await db.query('truncate jobs');
+    await db.query(`insert into jobs (task, job_status, finished_at) select 'x', 'success', now() - interval '2 hours' from generate_series(1, 5)`);
+    await db.query(`insert into jobs (task, job_status, finished_at) values ('x', 'success', now()), ('x', 'failed', now() - interval '2 hours')`);
+    let leads = false;
+    const deleted: [string, number][] = [];
+    const retention = new Retention({
+      pool, sql: maintenanceStatements(db.schema), keep: { keepSucceeded: 3_600_000, keepFailed: 0, keepCancelled: 0 },
+      leads: () => leads, health: health(), log, onDeleted: (status, count) => void deleted.push([status, count]),
+    });
+    retention.start();
+    try {
+      retention.runSoon();
+      await sleep(200);
+      assert.equal((await db.query('select 1 from jobs')).length, 7, 'a follower deletes nothing');
+      leads = true;
+      retention.runSoon();
+      await waitFor('the old successes deleted', async () => (await db.query('select 1 from jobs')).length === 2);
+      assert.deepEqual(deleted, [['success', 5]]);
+    } finally {
+      await retention.stop();
+    }
+  });
+});
+
+describe('Vacuum', () => {
+  it('vacuums the jobs table once it holds 10,000 dead rows that no vacuum cleared, and only while leading', async () => {
+    await db.query('truncate jobs');
+    await db.query(`insert into jobs (task) select 'x' from generate_series(1, 12000)`);
+    await db.query('delete from jobs');
+    const vacuums = async () =>
+      (await db.query<{ n: number }>(`select vacuum_count::int as n from pg_stat_user_tables where relid = 'jobs'::regclass`))[0]!.n;
+    const before = await vacuums();
+    let leads = false;
+    const vacuum = new Vacuum({ pool, sql: maintenanceStatements(db.schema), intervalMs: 200, leads: () => leads, health: health(), log });
+    vacuum.start();
+    try {
+      await sleep(600);
+      assert.equal(await vacuums(), before, 'a follower does not vacuum');
+      leads = true;
+      await waitFor('a vacuum', async () => (await vacuums()) > before, 10_000);
+    } finally {
+      await vacuum.stop();
+    }
+  });
+});
+
+describe('Wakeup', () => {
+  it('wakes the claimer when a job is added, and closes its connection when stopped', async () => {
+    const sql = supervisorStatements(db.schema, []);
+    let wakes = 0;
+    const wakeup = new Wakeup({
+      url: db.url, connectTimeoutMs: 5000, applicationName: 'wakeup-test', listen: sql.listen,
+      listenOffers: sql.listenOffers(`${db.schema}_offer_test`), offerChannel: `${db.schema}_offer_test`, ping: sql.ping,
+      pollIntervalMs: 60_000, log, health: health(), wake: () => wakes++, handedOff: () => undefined, lost: () => undefined,
+    });
+    await wakeup.start();
+    assert.equal(wakeup.listening, true);
+    await db.query(`insert into jobs (task) values ('x')`);
+    await waitFor('a wake-up', () => wakes > 0, 5000);
+    await wakeup.stop();
+    await waitFor('its connection closed', async () =>
+      (await db.query(`select 1 from pg_stat_activity where application_name = 'wakeup-test'`)).length === 0, 5000);
+  });
+});
+
+describe('TimeoutWatchdog', () => {
+  it('terminates the thread of a held job that ignores its signal past its timeout', async () => {
+    const workers = new WorkerPool(
+      { threads: 1, threadMemoryMb: 0, tasksPath: join(fixtures, 'tasks.js'), concurrency: 1, logLevel: 'silent', logFormat: 'json', databaseUrl: '' },
+      log,
+    );
+    const holdings = new Holdings();
+    const watchdog = new TimeoutWatchdog(workers, holdings);
+    try {
+      const batch = new Batch([heldJob('1', 1, 100)]);
+      holdings.add(batch);
+      watchdog.start();
+      const results = await workers.run(batch);
+      const result = results.get(0)!;
+      assert.equal(result.kind, 'error');
+      assert.match('error' in result ? result.error : '', /^JobTimeoutError: job timed out after 0.1s/);
+    } finally {
+      watchdog.stop();
+      await workers.close();
+    }
+  });
+});
+
+describe('MetricsServer', () => {
+  it('serves /healthz and /readyz while started, and frees its port when stopped', async () => {
+    const port = await freePort();
+    const server = new MetricsServer({
+      host: '127.0.0.1', port, registry: new Registry(), readiness: () => ({ ready: false, reason: 'starting' }), log,
+    });
+    await server.start();
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.deepEqual([ready.status, await ready.text()], [503, 'starting\n']);
+    await server.stop();
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`));
+  });
+});
