@@ -171,16 +171,20 @@ const scenarios = {
     }
     const { metricsStatements } = await import('../dist/db/sql/metrics.js');
     const { supervisorStatements } = await import('../dist/db/sql/supervisor.js');
+    // On a connection set up as the supervisor's are (no JIT).
+    const client = await p.connect();
+    await client.query('set jit = off');
     const timing = async (target) => {
       const depth = metricsStatements(target).queueDepth;
       const claim = supervisorStatements(target, []).claimJobs;
       return {
-        depthMs: await medianMs(() => p.query(depth), 5),
-        claimMs: await medianMs(() => p.query(claim, [['noop'], 100, 'bench', 30_000]), 20),
+        depthMs: await medianMs(() => client.query(depth), 5),
+        claimMs: await medianMs(() => client.query(claim, [['noop'], 100, 'bench', 30_000]), 20),
       };
     };
     const emptyTiming = await timing(emptySchema);
     const bigTiming = await timing(bigSchema);
+    client.release();
     const { rows: [size] } = await p.query(`select count(*)::int as rows, pg_total_relation_size($1::regclass)::float8 as bytes from "${bigSchema}".jobs`, [`"${bigSchema}".jobs`]);
     await p.end();
     return {

@@ -21,6 +21,7 @@ const build = (file) => join(root, 'build', 'src', file);
 const CLAIM = 'db/sql/supervisor.js';
 const PRODUCER = 'db/sql/producer.js';
 const LIMITER = 'worker/limiter.js';
+const MAINTENANCE = 'db/sql/maintenance.js';
 
 /** [name, file, text to find (exactly once), replacement, test files that must fail] */
 const MUTATIONS = [
@@ -98,7 +99,16 @@ const MUTATIONS = [
   ['connections: no connect timeout', 'db/connect.js', `connectionTimeoutMillis: connectTimeoutMs,`, ``, ['cli']],
   ['threads: stray errors kill the thread', 'worker/thread.js', `process.on('unhandledRejection', (reason) => stray(reason, 'an unhandled promise rejection'));`, ``, ['isolation']],
   ['threads: no default heap limit', 'supervisor/supervisor.js', `config.threadMemoryMb ?? defaultThreadMemoryMb(config.threads)`, `config.threadMemoryMb ?? 0`, ['isolation']],
-  ['logs: a failed job says nothing', 'supervisor/supervisor.js', `if (written === 'failed')\n            this.log.warn(`, `if (false)\n            this.log.warn(`, ['isolation']],
+  ['logs: a failed job says nothing', 'supervisor/job-flow.js', `if (written === 'failed')\n            this.parts.log.warn(`, `if (false)\n            this.parts.log.warn(`, ['isolation']],
+  // Maintenance: the leader, retention, vacuum, and the gauge that reads the big table.
+  ['leader: takes a live term', MAINTENANCE, `where l.supervisor_id = excluded.supervisor_id or l.expires_at < now()`, `where true`, ['services', 'maintenance']],
+  ['leader: never resigns', 'supervisor/leadership.js', `await pool.query(sql.resignLeader, [supervisorId])`, `await Promise.resolve()`, ['services']],
+  ['leader: followers run maintenance', 'supervisor/leader-task.js', `health.isDown || !leads()`, `health.isDown`, ['services']],
+  ['retention: young jobs too', MAINTENANCE, `coalesce(finished_at, updated_at) < now() - $1::bigint`, `coalesce(finished_at, updated_at) < now() + $1::bigint`, ['maintenance', 'services']],
+  ['retention: kept forever means nothing', 'supervisor/retention.js', `if (periods[status] === 0)\n            continue;`, ``, ['maintenance']],
+  ['retention: one batch only', 'supervisor/retention.js', `count === PRUNE_BATCH && !stopped();`, `count === PRUNE_BATCH && !stopped() && deleted[status] === 0;`, ['maintenance']],
+  ['vacuum: never needed', MAINTENANCE, `n_dead_tup >= greatest(10000, n_live_tup / 100)`, `n_dead_tup >= greatest(1000000000, n_live_tup / 100)`, ['services']],
+  ['gauge: failed counted as successes', 'db/sql/metrics.js', `where job_status = 'failed' group by queue`, `where job_status = 'success' group by queue`, ['metrics']],
   ['logs: a thread death says nothing', 'worker/pool.js', `this.log.error({ threadId, cause: death.cause`, `this.log.debug({ threadId, cause: death.cause`, ['isolation']],
   ['tables: control characters shown raw', 'commands/table.js', `const shown = printable(text);`, `const shown = text;`, ['cli']],
   // The worker thread's limiter.

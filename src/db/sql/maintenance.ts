@@ -45,6 +45,8 @@ export function maintenanceStatements(schema: string) {
      * Not prepared (VACUUM takes no parameters) and outside a transaction.
      */
     vacuumJobs: { name: `${schema}.vacuum-jobs`, text: `vacuum (index_cleanup true, skip_locked true) "${schema}".jobs` } as Statement,
+    /** Cancels the vacuum running on backend $1 (a shutdown does not wait for it). */
+    cancelVacuum: statement(schema, 'cancel-vacuum', `select pg_cancel_backend($1::int)`),
     /** The pace of autovacuum for this session's VACUUM. */
     vacuumPace: statement(schema, 'vacuum-pace', `select set_config('vacuum_cost_delay', '2', false)`),
     /** Deletes old finished jobs: one statement per status, see {@link deleteFinished}. */
