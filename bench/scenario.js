@@ -195,6 +195,8 @@ const scenarios = {
       bigDepthMs: bigTiming.depthMs,
       emptyClaimMs: emptyTiming.claimMs,
       bigClaimMs: bigTiming.claimMs,
+      emptyRounds: empty,
+      bigRounds: big,
       bigRows: size.rows,
       bigTableMb: size.bytes / 2 ** 20,
       fillSeconds,

@@ -8,12 +8,15 @@
  * autovacuum keeps up (migrations/006_maintenance.sql tunes it for this
  * table), this service only looks, once a minute.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { maintenanceStatements } from '../db/sql/maintenance.js';
 import { LeaderTask, type LeaderTaskOptions } from './leader-task.js';
 
 /** How often to look, and how long after any vacuum the table is left alone: a busy queue leaves dead claim-index entries fast. */
 export const VACUUM_INTERVAL_MS = 10_000;
+/** How long a shutdown waits for a vacuum in progress before cancelling it. */
+const STOP_GRACE_MS = 5000;
 
 export interface VacuumOptions extends LeaderTaskOptions {
   pool: pg.Pool;
@@ -33,12 +36,18 @@ export class Vacuum extends LeaderTask {
     this.intervalMs = intervalMs;
   }
 
-  /** Cancels a vacuum in progress rather than wait for it: on a big table it may take minutes, and the next leader starts it again. */
+  /**
+   * Gives a vacuum in progress a few seconds to finish (on a table of ten
+   * million rows it takes about two), then cancels it rather than hold up
+   * the shutdown: the next leader starts it again.
+   */
   override async stop(): Promise<void> {
     this.stopping = true;
+    const stopped = super.stop();
+    const finished = await Promise.race([stopped.then(() => true), sleep(STOP_GRACE_MS, false, { ref: false })]);
     const pid = this.vacuumPid;
-    if (pid !== undefined) await this.options.pool.query(this.options.sql.cancelVacuum, [pid]).catch(() => undefined);
-    await super.stop();
+    if (!finished && pid !== undefined) await this.options.pool.query(this.options.sql.cancelVacuum, [pid]).catch(() => undefined);
+    await stopped;
   }
 
   protected async run(): Promise<void> {
