@@ -68,6 +68,9 @@ function durationAtLeast(minMs: number): Parser<number> {
 
 /** How long to keep finished jobs: any duration up to a thousand years, or 0 for forever. */
 function keepPeriod(raw: unknown, where: string): number {
+  if (!DURATION.test(String(raw).trim())) {
+    throw new ConfigError(`${where} must be a duration such as 12h, 7d or 30d, or 0 to keep these jobs forever (got '${String(raw)}')`);
+  }
   const ms = parseDuration(raw, where);
   if (ms > 1000 * 365 * 86_400_000) throw new ConfigError(`${where} must be at most 1000 years; give 0 to keep these jobs forever (got '${String(raw)}')`);
   return ms;

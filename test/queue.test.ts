@@ -91,6 +91,16 @@ describe('Queue', () => {
     assert.deepEqual((await db.job(added.id)).job_data, { text: '\\u0000' });
   });
 
+  it('says how to migrate a schema that has no tables yet, and writes nothing', async () => {
+    const schema = `${db.schema}_bare`;
+    const bare = new Queue({ connectionString: db.url, schema });
+    try {
+      await assert.rejects(bare.add('send'), new RegExp(`schema '${schema}' has no pg-supervisor tables yet \\(.*\\): run 'supervisor migrate --schema ${schema}'`));
+    } finally {
+      await bare.close();
+    }
+  });
+
   it('names the server that does not answer within connectTimeout', async () => {
     const silent = await silentServer();
     const unanswered = new Queue({ connectionString: `postgres://postgres@127.0.0.1:${silent.port}/app`, connectTimeout: 300 });

@@ -83,6 +83,8 @@ export class SupervisorMetrics {
       labelNames: ['status'] as const,
       registers,
     });
+    // Every status from the start, so that rate() has a series before the first deletion.
+    for (const status of ['success', 'failed', 'cancelled']) this.deleted.inc({ status }, 0);
     const duration = new Histogram({
       name: 'supervisor_job_duration_seconds',
       help: 'Run time of a job attempt in its thread, by outcome (success, failure, aborted)',

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { ConfigError, JOB_DEFAULTS, connectionOptions, databaseUrl, resolveOptions, type JobStatus } from '../config.js';
 import { describeUrl, explainConnectionError, isConnectionError } from '../db/connect.js';
+import { migrateCommandFor } from '../db/migrate.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.js';
 import { silentLogger } from '../log.js';
 import { defaultDataDir } from '../paths.js';
@@ -12,6 +13,10 @@ import { KEEP_ALIVE } from '../db/keep-alive.js';
 import { producerStatements } from '../db/sql/producer.js';
 
 /** Options of one job. Every field is optional. */
+
+/** PostgreSQL's error code for a table that does not exist: the schema was never migrated. */
+const UNDEFINED_TABLE = '42P01';
+
 export interface JobOptions {
   /** Queue to put the job in (default `default`). */
   queue?: string;
@@ -279,6 +284,12 @@ export class Queue {
     try {
       return await pool.query<R>(statement, values);
     } catch (error) {
+      if ((error as { code?: string }).code === UNDEFINED_TABLE) {
+        throw new Error(
+          `schema '${this.schema}' has no pg-supervisor tables yet (${(error as Error).message}): run '${migrateCommandFor(this.schema)}', or start a supervisor first (it migrates when it starts)`,
+          { cause: error },
+        );
+      }
       throw this.explain(error);
     }
   }
