@@ -112,7 +112,7 @@ export class SupervisorMetrics {
     new Gauge({ name: 'supervisor_pool_threads', help: 'Worker threads alive', registers, collect() { this.set(source.threads()); } });
     new Gauge({
       name: 'supervisor_leader',
-      help: 'Whether this supervisor leads maintenance (lease recovery, retention) for its schema: 1 or 0',
+      help: 'Whether this supervisor leads maintenance (lease recovery, retention, vacuum) for its schema: 1 or 0',
       registers,
       collect() { this.set(source.leads() ? 1 : 0); },
     });

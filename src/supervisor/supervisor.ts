@@ -129,7 +129,7 @@ export class Supervisor {
     return this.flow?.stats ?? { ...NO_STATS };
   }
 
-  /** Whether this supervisor leads maintenance (lease recovery, retention) for its schema. */
+  /** Whether this supervisor leads maintenance (lease recovery, retention, vacuum) for its schema. */
   get leads(): boolean {
     return this.leadership?.leads ?? false;
   }
