@@ -6,7 +6,7 @@
  * at the front of the claim index until a vacuum removes them: without
  * one, a busy table grows without end and its claims slow down. Where
  * autovacuum keeps up (migrations/006_maintenance.sql tunes it for this
- * table), this service only looks, once a minute.
+ * table), this service only looks, every 10 s.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
