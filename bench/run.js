@@ -52,7 +52,7 @@ function plan() {
       ['CPU-bound 5 ms jobs, 2 threads', 'cpu', { n: 40, ms: 5, threads: 2, concurrency: 1 }, [OURS], ['jobsPerSecond', 'eventLoopP99Ms']],
       ['idle supervisor', 'idle', { seconds: 2 }, [OURS], ['queriesPerSecond']],
       ['memory, 1 thread', 'memory', { threads: 1, n: 2000 }, [OURS], ['idleMb', 'loadMb']],
-      ['drain 500 jobs: empty table vs 20,000 finished + 2,000 scheduled rows', 'bigTable', { n: 500, finished: 20_000, scheduled: 2000, rounds: 1 }, [OURS], BIG_TABLE],
+      ['drain 5,000 jobs: empty table vs 20,000 finished + 2,000 scheduled rows', 'bigTable', { n: 5000, finished: 20_000, scheduled: 2000, rounds: 1 }, [OURS], BIG_TABLE],
       ['soak (10 s)', 'soak', { minutes: 1 / 6, rate: 500, keep: '2s', sampleSeconds: 2 }, [OURS], SOAK],
     ];
   }

@@ -86,9 +86,13 @@ describe('retention', () => {
       await waitFor('every job finished', async () => (await statusCounts(db)).pending === undefined && (await statusCounts(db)).running === undefined);
       await waitFor('the successes deleted', async () => (await statusCounts(db)).success === undefined, 15_000);
       assert.deepEqual(await statusCounts(db), { failed: 1 }, 'failed jobs are kept with --keep-failed 0');
-      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      assert.match(metrics, /^supervisor_jobs_deleted_total\{status="success"\} 20$/m);
-      assert.match(metrics, /^supervisor_leader 1$/m);
+      // The counter moves when the delete's reply arrives, a moment after the rows are gone.
+      const metrics = await waitFor('the deletions counted', async () => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        return /^supervisor_jobs_deleted_total\{status="success"\} 20$/m.test(text) ? text : undefined;
+      }, 5000);
+      assert.match(metrics!, /^supervisor_jobs_deleted_total\{status="failed"\} 0$/m);
+      assert.match(metrics!, /^supervisor_leader 1$/m);
     } finally {
       await queue.close();
       await supervisor.stop();
