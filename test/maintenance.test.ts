@@ -106,6 +106,13 @@ describe('the maintenance leader', () => {
     const [row] = await db.query<{ supervisor_id: string; elected_at: Date }>('select supervisor_id, elected_at from leader where expires_at > now()');
     return row && { id: row.supervisor_id, electedAt: row.elected_at.getTime() };
   }
+  /** Waits for a supervisor other than `previous` to lead. */
+  async function leaderOtherThan(previous: string): Promise<{ id: string; electedAt: number }> {
+    return (await waitFor(`a leader other than ${previous}`, async () => {
+      const now = await leader();
+      return now && now.id !== previous ? now : undefined;
+    }))!;
+  }
   /** The database's clock, which the leader row's times are read by. */
   async function dbNow(): Promise<number> {
     return (await db.query<{ now: Date }>('select now()'))[0]!.now.getTime();
@@ -131,10 +138,7 @@ describe('the maintenance leader', () => {
       const victim = supervisors[ids.indexOf(first)]!;
       const killedAt = await dbNow();
       victim.kill('SIGKILL');
-      const next = (await waitFor('another leader', async () => {
-        const now = await leader();
-        return now && now.id !== first ? now : undefined;
-      }))!;
+      const next = await leaderOtherThan(first);
       const second = next.id;
       const handover = next.electedAt - killedAt;
       console.log(`# kill -9 of the leader: another led after ${handover} ms (lease ${leaseMs} ms)`);
@@ -149,10 +153,7 @@ describe('the maintenance leader', () => {
 
       const stoppedAt = await dbNow();
       await successor.stop();
-      const last = (await waitFor('the last supervisor leads', async () => {
-        const now = await leader();
-        return now && now.id !== second ? now : undefined;
-      }))!;
+      const last = await leaderOtherThan(second);
       const third = last.id;
       const resigned = last.electedAt - stoppedAt;
       console.log(`# shutdown of the leader: another led ${resigned} ms after SIGTERM`);

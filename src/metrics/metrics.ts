@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { FINISHED_STATUSES, type FinishedStatus } from '../db/sql/maintenance.js';
 import { metricsStatements } from '../db/sql/metrics.js';
 import { packageVersion } from '../paths.js';
 import { ChildMemo, Tally } from './labelled.js';
@@ -84,7 +85,7 @@ export class SupervisorMetrics {
       registers,
     });
     // Every status from the start, so that rate() has a series before the first deletion.
-    for (const status of ['success', 'failed', 'cancelled']) this.deleted.inc({ status }, 0);
+    for (const status of FINISHED_STATUSES) this.deleted.inc({ status }, 0);
     const duration = new Histogram({
       name: 'supervisor_job_duration_seconds',
       help: 'Run time of a job attempt in its thread, by outcome (success, failure, aborted)',
@@ -189,7 +190,7 @@ export class SupervisorMetrics {
     this.recovered.inc(count);
   }
 
-  jobsDeleted(status: string, count: number): void {
+  jobsDeleted(status: FinishedStatus, count: number): void {
     this.deleted.inc({ status }, count);
   }
 }

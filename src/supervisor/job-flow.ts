@@ -47,6 +47,11 @@ export interface SupervisorStats {
   handedOff: number;
 }
 
+/** Stats with every count at zero. */
+export function noStats(): SupervisorStats {
+  return { claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0, handedOff: 0 };
+}
+
 export interface JobFlowParts {
   claimer: Claimer;
   offer: Offer;
@@ -68,9 +73,7 @@ const MAX_BATCH = 64;
 
 export class JobFlow implements Service {
   readonly name = 'job flow';
-  readonly stats: SupervisorStats = {
-    claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0, handedOff: 0,
-  };
+  readonly stats: SupervisorStats = noStats();
   private stopping = false;
   private idle: (() => void) | undefined;
 

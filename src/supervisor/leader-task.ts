@@ -19,6 +19,8 @@ export interface LeaderTaskOptions {
 
 export abstract class LeaderTask implements Service {
   private readonly periodic: Periodic;
+  /** Set when stop() is called: a long run checks it to end early. */
+  protected stopping = false;
 
   constructor(
     readonly name: string,
@@ -37,6 +39,7 @@ export abstract class LeaderTask implements Service {
 
   /** Stops the timer and waits for a run in progress. */
   stop(): Promise<void> {
+    this.stopping = true;
     return this.periodic.stop();
   }
 

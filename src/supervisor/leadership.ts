@@ -1,6 +1,6 @@
 /**
  * The maintenance leader: one supervisor of a schema at a time runs lease
- * recovery and retention (and any later scheduler), chosen through the
+ * recovery, retention and vacuum (and any later scheduler), chosen through the
  * `leader` row (migrations/006_maintenance.sql).
  *
  * The leader holds the row for a term of two thirds of a lease and renews

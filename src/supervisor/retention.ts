@@ -58,21 +58,14 @@ export async function prune(options: PruneOptions): Promise<Deleted> {
 
 export interface RetentionOptions extends Omit<PruneOptions, 'stopped'>, LeaderTaskOptions {}
 
+/** The leader's retention service; a stop ends a run between two batches. */
 export class Retention extends LeaderTask {
-  private stopped = false;
-
   constructor(private readonly options: RetentionOptions) {
     super('retention', retentionIntervalMs(options.keep), options);
   }
 
-  /** Stops between two batches. */
-  override stop(): Promise<void> {
-    this.stopped = true;
-    return super.stop();
-  }
-
   protected async run(): Promise<void> {
-    const deleted = await prune({ ...this.options, stopped: () => this.stopped });
+    const deleted = await prune({ ...this.options, stopped: () => this.stopping });
     const total = deleted.success + deleted.failed + deleted.cancelled;
     if (total > 0) this.options.log.debug({ deleted }, `retention deleted ${total} finished job(s)`);
   }

@@ -21,7 +21,7 @@ import { Completer } from './completer.js';
 import { DatabaseHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { Holdings } from './holdings.js';
-import { JobFlow, type SupervisorStats } from './job-flow.js';
+import { JobFlow, noStats, type SupervisorStats } from './job-flow.js';
 import { Leadership } from './leadership.js';
 import { Offer } from './offer.js';
 import { Recovery } from './recovery.js';
@@ -126,7 +126,7 @@ export class Supervisor {
 
   /** Jobs by what became of them since start. */
   get stats(): SupervisorStats {
-    return this.flow?.stats ?? { ...NO_STATS };
+    return this.flow?.stats ?? noStats();
   }
 
   /** Whether this supervisor leads maintenance (lease recovery, retention, vacuum) for its schema. */
@@ -345,7 +345,3 @@ export class Supervisor {
     }
   }
 }
-
-const NO_STATS: SupervisorStats = {
-  claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0, handedOff: 0,
-};

@@ -28,7 +28,6 @@ export class Vacuum extends LeaderTask {
   private readonly intervalMs: number;
   /** The backend running our VACUUM, while one runs. */
   private vacuumPid: number | undefined;
-  private stopping = false;
 
   constructor(private readonly options: VacuumOptions) {
     const intervalMs = options.intervalMs ?? VACUUM_INTERVAL_MS;
@@ -42,7 +41,6 @@ export class Vacuum extends LeaderTask {
    * the shutdown: the next leader starts it again.
    */
   override async stop(): Promise<void> {
-    this.stopping = true;
     const stopped = super.stop();
     const finished = await Promise.race([stopped.then(() => true), sleep(STOP_GRACE_MS, false, { ref: false })]);
     const pid = this.vacuumPid;
