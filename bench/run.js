@@ -37,6 +37,7 @@ const NAMES = {
 const LATENCY = ['p50Ms', 'p99Ms', 'coldP50Ms', 'coldP99Ms', 'enqueueP50Ms', 'enqueueP99Ms'];
 
 const BIG_TABLE = ['emptyJobsPerSecond', 'bigJobsPerSecond', 'bigOverEmpty', 'emptyDepthMs', 'bigDepthMs', 'emptyClaimMs', 'bigClaimMs', 'bigTableMb'];
+const LIMITED = ['unlimitedJobsPerSecond', 'limitedJobsPerSecond', 'limitedOverUnlimited'];
 const SOAK = ['jobsPerSecond', 'earlyMb', 'endMb', 'endOverEarly', 'minJobsPerSecond', 'maxJobsPerSecond'];
 
 /** Scenarios: [label, scenario, options, systems, metric keys, runs (default: 3, or 1 when quick)]. */
@@ -53,6 +54,7 @@ function plan() {
       ['idle supervisor', 'idle', { seconds: 2 }, [OURS], ['queriesPerSecond']],
       ['memory, 1 thread', 'memory', { threads: 1, n: 2000 }, [OURS], ['idleMb', 'loadMb']],
       ['drain 5,000 jobs: empty table vs 20,000 finished + 2,000 scheduled rows', 'bigTable', { n: 5000, finished: 20_000, scheduled: 2000, rounds: 1 }, [OURS], BIG_TABLE],
+      ['limited queue (2,000 jobs, 2 supervisors, --concurrency 50)', 'limited', { n: 2000, supervisors: 2, limit: 50, rounds: 1 }, [OURS], LIMITED],
       ['soak (10 s)', 'soak', { minutes: 1 / 6, rate: 500, keep: '2s', sampleSeconds: 2 }, [OURS], SOAK],
     ];
   }
@@ -74,6 +76,8 @@ function plan() {
     ['memory, 1 thread', 'memory', { threads: 1, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
     ['memory, 2 threads', 'memory', { threads: 2, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
     ['memory, 8 threads', 'memory', { threads: 8, n: 50_000 }, [OURS], ['idleMb', 'loadMb']],
+    // One run of three alternated rounds of each: no limit, then --concurrency 50.
+    ['limited queue (20,000 jobs, 2 supervisors, --concurrency 50)', 'limited', { n: 20_000, supervisors: 2, limit: 50, rounds: 3 }, [OURS], LIMITED, 1],
     // One run of three alternated rounds: filling 11 million rows takes minutes.
     ['drain 100,000 jobs: empty table vs 10,000,000 finished + 1,000,000 scheduled rows', 'bigTable', { n: 100_000, finished: 10_000_000, scheduled: 1_000_000, rounds: 3 }, [OURS], BIG_TABLE, 1],
     ...(soakMinutes ? [[`soak (${soakMinutes} minutes, 5,000 jobs/s, retention 1 minute)`, 'soak', { minutes: soakMinutes, rate: 5000, keep: '1m', sampleSeconds: 30 }, [OURS], SOAK, 1]] : []),

@@ -389,6 +389,48 @@ const scenarios = {
     return { queriesPerSecond: sent / options.seconds };
   },
 
+  /**
+   * pg-supervisor only: `options.supervisors` supervisor processes drain
+   * `options.n` no-op jobs of one queue, first with no limit and then with
+   * `--concurrency options.limit` on the queue (alternated `options.rounds`
+   * times): what a cluster-wide limit costs, from first completion to last.
+   */
+  async limited() {
+    const s = await system();
+    await s.setup();
+    await s.teardown();
+    const p = pool(url);
+    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+    const tasks = fileURLToPath(new URL('./tasks/bench-tasks.js', import.meta.url));
+    const drainOnce = async (limit) => {
+      await p.query(`truncate "${schema}".jobs, "${schema}".queues cascade`);
+      if (limit) await p.query(`insert into "${schema}".queues (queue, concurrency) values ('limited', $1)`, [limit]);
+      await p.query(`insert into "${schema}".jobs (task, queue) select 'noop', 'limited' from generate_series(1, $1)`, [options.n]);
+      await analyze(p);
+      const children = Array.from({ length: options.supervisors }, () =>
+        spawn(process.execPath, [cli, '--tasks', tasks, '--threads', '1', '--concurrency', '64', '--schema', schema, '--metrics-port', '0', '--log-level', 'warn'], {
+          env: { ...process.env, DATABASE_URL: url }, stdio: 'ignore',
+        }));
+      const done = async () => (await p.query(`select count(*)::int as n from "${schema}".jobs where job_status = 'success'`)).rows[0].n;
+      await until('first completion', async () => (await done()) > 0, 60_000, 20);
+      const t0 = performance.now();
+      const first = await done();
+      await until('drain', async () => (await done()) >= options.n, 600_000, 20);
+      const seconds = (performance.now() - t0) / 1000;
+      for (const child of children) child.kill('SIGTERM');
+      await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', resolve))));
+      return (options.n - first) / seconds;
+    };
+    const unlimited = [];
+    const limited = [];
+    for (let round = 0; round < options.rounds; round++) {
+      unlimited.push(await drainOnce(0));
+      limited.push(await drainOnce(options.limit));
+    }
+    await p.end();
+    return { unlimitedJobsPerSecond: median(unlimited), limitedJobsPerSecond: median(limited), limitedOverUnlimited: median(limited) / median(unlimited) };
+  },
+
   /** pg-supervisor only: RSS of a `supervisor` process, idle and draining. */
   async memory() {
     const s = await system();

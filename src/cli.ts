@@ -7,6 +7,8 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { cancelCommand } from './commands/cancel.js';
+import { cronAddCommand, cronListCommand, cronOptions, cronRemoveCommand } from './commands/cron.js';
+import { pauseCommand, queueListCommand, queueSetCommand, resumeCommand } from './commands/queues.js';
 import { CommandFailed, UsageError } from './commands/context.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { jobCommand } from './commands/job.js';
@@ -22,6 +24,7 @@ import {
   enqueueOptions,
   jobOptions,
   jobsOptions,
+  queueSetOptions,
   retentionOptions,
   retryOptions,
   runOptions,
@@ -117,6 +120,45 @@ const cli = yargs(hideBin(process.argv))
     'Cancel pending or running jobs',
     (y) => connection(y).positional('ids', { type: 'string', array: true, describe: 'Job ids' }),
     cancelCommand,
+  )
+  .command(
+    'pause <queue>',
+    'Pause a queue: every supervisor stops claiming its jobs at once (running ones finish); jobs can still be added',
+    (y) => connection(y).positional('queue', { type: 'string', describe: 'Queue name' }),
+    pauseCommand,
+  )
+  .command('resume <queue>', 'Resume a paused queue', (y) => connection(y).positional('queue', { type: 'string', describe: 'Queue name' }), resumeCommand)
+  .command('queue', "Set or list queues' limits, which hold across every supervisor", (y) =>
+    y
+      .command(
+        'set <queue>',
+        "Set a queue's concurrency or rate limit (0 removes it)",
+        (q) =>
+          flags(queueSetOptions, 'Limits:')(connection(q))
+            .positional('queue', { type: 'string', describe: 'Queue name' })
+            .example('$0 queue set reports --concurrency 2 --rate 100/1m', 'at most 2 reports at once and 100 a minute'),
+        queueSetCommand,
+      )
+      .command('list', 'List queues: paused or not, limits, pending and running jobs', connection, queueListCommand)
+      .demandCommand(1, 'name a queue command: set or list'),
+  )
+  .command('cron', 'Add, list or remove recurring jobs', (y) =>
+    y
+      .command(
+        'add <name> <expression> <task> [payload]',
+        'Add (or replace) a schedule: one job of <task> per tick of <expression>',
+        (c) =>
+          flags(cronOptions, 'Schedule:')(connection(c))
+            .positional('name', { type: 'string', describe: 'Schedule name' })
+            .positional('expression', { type: 'string', describe: "Cron expression: five fields, six with seconds first, or @hourly, @daily, …" })
+            .positional('task', { type: 'string', describe: 'Task name' })
+            .positional('payload', { type: 'string', describe: 'JSON payload, default {}' })
+            .example(`$0 cron add nightly-report '0 3 * * *' report '{"kind":"daily"}' --timezone Europe/Paris`, 'a report at 3:00 Paris time'),
+        cronAddCommand,
+      )
+      .command('list', 'List schedules with their next run', connection, cronListCommand)
+      .command('remove <name>', 'Remove a schedule (jobs it added stay)', (c) => connection(c).positional('name', { type: 'string' }), cronRemoveCommand)
+      .demandCommand(1, 'name a cron command: add, list or remove'),
   )
   .command('status', 'Show live supervisors, the maintenance leader and job counts by queue and status', connection, statusCommand)
   .command(

@@ -155,6 +155,11 @@ function optionalText(raw: unknown): string | undefined {
   return text === '' ? undefined : text;
 }
 
+/** A parser that leaves an unset value (empty text) undefined. */
+function optional<T>(parse: Parser<T>): Parser<T | undefined> {
+  return (raw, where) => (optionalText(raw) === undefined ? undefined : parse(raw, where));
+}
+
 function requiredText(what: string): Parser<string> {
   return (raw, where) => {
     const text = String(raw).trim();
@@ -383,15 +388,75 @@ function runAt(raw: unknown, where: string): Date | undefined {
   return date;
 }
 
+/** A queue's rate limit: at most `limit` jobs started in any `periodMs`. */
+export interface RateLimit {
+  limit: number;
+  periodMs: number;
+}
+
+/** A rate such as `100/1m` (100 jobs a minute) or `5/1s`; `0` or `none` for no limit (null). */
+export function parseRate(raw: unknown, where: string): RateLimit | null {
+  const text = String(raw).trim();
+  if (text === '0' || text === 'none') return null;
+  const match = /^(\d+)\s*\/\s*(.+)$/.exec(text);
+  const limit = match ? Number(match[1]) : NaN;
+  if (!match || !Number.isSafeInteger(limit) || limit < 1 || limit > 2_147_483_647) {
+    throw new ConfigError(`${where} must be jobs per period, such as 100/1m or 5/1s, or 0 for no limit (got '${text}')`);
+  }
+  const periodMs = parseDuration(match[2]!.trim(), `${where}'s period`);
+  if (periodMs < 1 || periodMs > 2_147_483_647) throw new ConfigError(`${where}'s period must be from 1ms to about 24 days (got '${match[2]}')`);
+  return { limit, periodMs };
+}
+
+/** Options of `supervisor queue set`. */
+export const queueSetOptions = {
+  concurrency: {
+    flag: 'concurrency',
+    env: 'SUPERVISOR_QUEUE_CONCURRENCY',
+    describe: "At most this many of the queue's jobs run at once, across every supervisor; 0 for no limit",
+    default: undefined,
+    defaultText: 'unchanged',
+    parse: optional((raw: unknown, where: string) => integer(0, 2_147_483_647)(raw, where) || null),
+  } satisfies OptionSpec<number | null | undefined>,
+  rate: {
+    flag: 'rate',
+    env: 'SUPERVISOR_QUEUE_RATE',
+    describe: "At most this many of the queue's jobs start per period, across every supervisor (100/1m, 5/1s); 0 for no limit",
+    default: undefined,
+    defaultText: 'unchanged',
+    parse: optional(parseRate),
+  } satisfies OptionSpec<RateLimit | null | undefined>,
+};
+
+/** Options of `supervisor cron add`. */
+export const cronAddOptions = {
+  timezone: {
+    flag: 'timezone',
+    env: 'SUPERVISOR_TIMEZONE',
+    describe: 'IANA time zone the expression is read in, such as Europe/Paris',
+    default: undefined,
+    defaultText: 'UTC',
+    parse: (raw: unknown) => optionalText(raw),
+  } satisfies OptionSpec<string | undefined>,
+  backfill: {
+    flag: 'backfill',
+    env: 'SUPERVISOR_BACKFILL',
+    describe: 'When ticks were missed (no supervisor up), add at most this many of the newest; older ones are skipped',
+    default: 1,
+    parse: integer(1, 1000),
+  } satisfies OptionSpec<number>,
+};
+
 /** Options of `supervisor enqueue`. */
 export const enqueueOptions = {
   queue: {
     flag: 'queue',
     env: 'SUPERVISOR_QUEUE',
     describe: 'Queue to add the job to',
-    default: JOB_DEFAULTS.queue as string,
-    parse: requiredText('a queue name'),
-  } satisfies OptionSpec<string>,
+    default: undefined,
+    defaultText: `the task's, else ${JOB_DEFAULTS.queue}`,
+    parse: optional(requiredText('a queue name')),
+  } satisfies OptionSpec<string | undefined>,
   runAt: {
     flag: 'run-at',
     env: 'SUPERVISOR_RUN_AT',
@@ -404,16 +469,34 @@ export const enqueueOptions = {
     flag: 'priority',
     env: 'SUPERVISOR_PRIORITY',
     describe: 'Lower runs first',
-    default: JOB_DEFAULTS.priority as number,
-    parse: integer(-2_147_483_648, 2_147_483_647),
-  } satisfies OptionSpec<number>,
+    default: undefined,
+    defaultText: `the task's, else ${JOB_DEFAULTS.priority}`,
+    parse: optional(integer(-2_147_483_648, 2_147_483_647)),
+  } satisfies OptionSpec<number | undefined>,
   maxAttempts: {
     flag: 'max-attempts',
     env: 'SUPERVISOR_MAX_ATTEMPTS',
     describe: 'Attempts before the job ends failed',
-    default: JOB_DEFAULTS.maxAttempts as number,
-    parse: integer(1, 1_000_000),
-  } satisfies OptionSpec<number>,
+    default: undefined,
+    defaultText: `the task's, else ${JOB_DEFAULTS.maxAttempts}`,
+    parse: optional(integer(1, 1_000_000)),
+  } satisfies OptionSpec<number | undefined>,
+  concurrencyKey: {
+    flag: 'concurrency-key',
+    env: 'SUPERVISOR_CONCURRENCY_KEY',
+    describe: 'Never run the job beside --concurrency-limit running jobs with this key, across every supervisor',
+    default: undefined,
+    defaultText: 'none',
+    parse: (raw: unknown) => optionalText(raw),
+  } satisfies OptionSpec<string | undefined>,
+  concurrencyLimit: {
+    flag: 'concurrency-limit',
+    env: 'SUPERVISOR_CONCURRENCY_LIMIT',
+    describe: 'With --concurrency-key: running jobs allowed at once with that key',
+    default: undefined,
+    defaultText: '1',
+    parse: optional(integer(1, 2_147_483_647)),
+  } satisfies OptionSpec<number | undefined>,
   jobKey: {
     flag: 'job-key',
     env: 'SUPERVISOR_JOB_KEY',

@@ -4,9 +4,23 @@
  * - {@link Queue} adds and manages jobs from an application.
  * - {@link startSupervisor} runs a supervisor inside an application (the
  *   `supervisor` command does the same from the shell).
- * - {@link TaskHandler} and {@link TaskContext} type a task module.
+ * - {@link TaskHandler}, {@link TaskDefinition} and {@link TaskContext} type a task module.
  */
-export { Queue, type AddedJob, type JobOptions, type JobRow, type JobSpec, type JobStatus, type QueueOptions } from './queue/queue.js';
+export {
+  Queue,
+  type AddedJob,
+  type JobOptions,
+  type JobRow,
+  type JobSpec,
+  type JobStatus,
+  type QueueOptions,
+  type QueueSettings,
+  type QueueState,
+  type RateLimit,
+  type Schedule,
+  type ScheduleOptions,
+} from './queue/queue.js';
 export { startSupervisor, Supervisor, type SupervisorOptions, type SupervisorStats } from './supervisor/supervisor.js';
-export type { TaskContext, TaskHandler } from './worker/tasks.js';
+export type { Backoff, TaskContext, TaskDefaults, TaskDefinition, TaskHandler } from './worker/tasks.js';
+export type { Snooze } from './worker/job-context.js';
 export { ConfigError } from './config.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { connectionOptions, enqueueOptions, jobOptions, jobsOptions, retentionOptions, retryOptions, runOptions } from '../src/config.js';
+import { connectionOptions, cronAddOptions, enqueueOptions, jobOptions, jobsOptions, queueSetOptions, retentionOptions, retryOptions, runOptions } from '../src/config.js';
 import { SupervisorMetrics } from '../src/metrics/metrics.js';
 import { packageRoot } from '../src/paths.js';
 
@@ -10,15 +10,15 @@ const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
 const ci = readFileSync(join(packageRoot, '.ci', 'run'), 'utf8');
 
 describe('README', () => {
-  const all = { ...connectionOptions, ...runOptions, ...retentionOptions, ...enqueueOptions, ...jobsOptions, ...jobOptions, ...retryOptions };
-  for (const spec of Object.values(all)) {
+  const all = [connectionOptions, runOptions, retentionOptions, enqueueOptions, jobsOptions, jobOptions, retryOptions, queueSetOptions, cronAddOptions];
+  for (const spec of all.flatMap((specs) => Object.values(specs))) {
     it(`documents --${spec.flag} with ${spec.env}`, () => {
       const row = readme.split('\n').find((line) => line.startsWith(`| \`--${spec.flag}\``) && line.includes(`\`${spec.env}\``));
       assert.ok(row, `a README table row for --${spec.flag} naming ${spec.env}`);
     });
   }
 
-  for (const command of ['run', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'status', 'prune', 'migrate']) {
+  for (const command of ['run', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'status', 'pause', 'resume', 'queue set', 'queue list', 'cron add', 'cron list', 'cron remove', 'prune', 'migrate']) {
     it(`has a section for supervisor ${command}`, () => {
       assert.match(readme, new RegExp(`^### \`supervisor ${command}`, 'm'));
     });

@@ -126,7 +126,7 @@ describe('the maintenance leader', () => {
       const ids = await Promise.all(supervisors.map(async (s) => (await s.started()).supervisorId as string));
       const first = (await waitFor('a leader', leader))!.id;
       assert.ok(ids.includes(first));
-      const leads = (line: { msg?: string }) => line.msg === 'this supervisor now leads maintenance (lease recovery, retention, vacuum)';
+      const leads = (line: { msg?: string }) => line.msg === 'this supervisor now leads maintenance (lease recovery, retention, vacuum, cron)';
       // Two more terms: still one leader, the same, and only it ever said it leads.
       await new Promise((resolve) => setTimeout(resolve, leaseMs));
       assert.equal((await leader())?.id, first);

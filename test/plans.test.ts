@@ -49,7 +49,8 @@ it('claims by primary key, never scanning the whole table', async () => {
   const text = await plan(database.claimPool, sql().claimJobs.text, `'{noop}', 2048, 'me', 30000`);
   assert.match(text, /Index Scan using jobs_pkey on jobs j/);
   assert.match(text, /Index Scan using jobs_claim_idx/);
-  assert.doesNotMatch(text, /Seq Scan/);
+  // The queues table (settings of a few queues) is read once, whole.
+  assert.doesNotMatch(text, /Seq Scan on jobs/);
 });
 
 it('writes a batch of results with a hash join, never a nested loop over the batch', async () => {

@@ -9,11 +9,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { Registry } from 'prom-client';
+import { flowStatements } from '../src/db/sql/flow.js';
 import { maintenanceStatements } from '../src/db/sql/maintenance.js';
+import { controlChannel } from '../src/db/sql/statement.js';
 import { supervisorStatements } from '../src/db/sql/supervisor.js';
 import { silentLogger } from '../src/log.js';
 import { MetricsServer } from '../src/metrics/server.js';
 import { fromClaimRow, type ClaimedJob } from '../src/supervisor/claimed-job.js';
+import { CronScheduler } from '../src/supervisor/cron-scheduler.js';
+import { Gates } from '../src/supervisor/gates.js';
 import { DatabaseHealth } from '../src/supervisor/health.js';
 import { Heartbeat } from '../src/supervisor/heartbeat.js';
 import { Holdings } from '../src/supervisor/holdings.js';
@@ -21,7 +25,7 @@ import { Leadership } from '../src/supervisor/leadership.js';
 import { Recovery, type RecoveredJob } from '../src/supervisor/recovery.js';
 import { Retention } from '../src/supervisor/retention.js';
 import { Services, type Service } from '../src/supervisor/service.js';
-import { TimeoutWatchdog } from '../src/supervisor/timeouts.js';
+import { StopWatchdog } from '../src/supervisor/stop-watchdog.js';
 import { Vacuum } from '../src/supervisor/vacuum.js';
 import { Wakeup } from '../src/supervisor/wakeup.js';
 import { Batch } from '../src/worker/batch.js';
@@ -51,7 +55,7 @@ async function supervisorRow(id: string): Promise<void> {
 
 /** A job held in memory as if claimed, for the services that read the holdings. */
 function heldJob(id: string, attempt: number, timeoutMs = 0): ClaimedJob {
-  return fromClaimRow({ id, task: 'hang', queue: 'default', payload: '{}', attempt, max_attempts: 3, timeout_ms: timeoutMs, lag_s: 0 }, 0);
+  return fromClaimRow({ id, task: 'hang', queue: 'default', payload: '{}', attempt, max_attempts: 3, timeout_ms: timeoutMs, lag_s: 0 }, (_task, own) => own ?? 0);
 }
 
 describe('Services', () => {
@@ -202,32 +206,41 @@ describe('Vacuum', () => {
 });
 
 describe('Wakeup', () => {
-  it('wakes the claimer when a job is added, and closes its connection when stopped', async () => {
+  it('wakes the claimer when a job is added, passes on control messages, and closes its connection when stopped', async () => {
     const sql = supervisorStatements(db.schema, []);
     let wakes = 0;
+    const control: string[] = [];
     const wakeup = new Wakeup({
       url: db.url, connectTimeoutMs: 5000, applicationName: 'wakeup-test', listen: sql.listen,
       listenOffers: sql.listenOffers(`${db.schema}_offer_test`), offerChannel: `${db.schema}_offer_test`, ping: sql.ping,
+      listenControl: sql.listenControl, controlChannel: controlChannel(db.schema), control: (message) => control.push(message),
       pollIntervalMs: 60_000, log, health: health(), wake: () => wakes++, handedOff: () => undefined, lost: () => undefined,
     });
     await wakeup.start();
     assert.equal(wakeup.listening, true);
     await db.query(`insert into jobs (task) values ('x')`);
     await waitFor('a wake-up', () => wakes > 0, 5000);
+    await db.query(`insert into queues (queue, paused) values ('wakeup-test', true)`);
+    await waitFor('the control message', () => control.includes('{"queues":true}'), 5000);
     await wakeup.stop();
     await waitFor('its connection closed', async () =>
       (await db.query(`select 1 from pg_stat_activity where application_name = 'wakeup-test'`)).length === 0, 5000);
   });
 });
 
-describe('TimeoutWatchdog', () => {
-  it('terminates the thread of a held job that ignores its signal past its timeout', async () => {
+describe('StopWatchdog', () => {
+  /** A one-thread pool of the test tasks, watched over. */
+  function watched() {
     const workers = new WorkerPool(
       { threads: 1, threadMemoryMb: 0, tasksPath: join(fixtures, 'tasks.js'), concurrency: 1, logLevel: 'silent', logFormat: 'json', databaseUrl: '' },
       log,
     );
     const holdings = new Holdings();
-    const watchdog = new TimeoutWatchdog(workers, holdings);
+    return { workers, holdings, watchdog: new StopWatchdog(workers, holdings) };
+  }
+
+  it('terminates the thread of a held job that ignores its signal past its timeout', async () => {
+    const { workers, holdings, watchdog } = watched();
     try {
       const batch = new Batch([heldJob('1', 1, 100)]);
       holdings.add(batch);
@@ -240,6 +253,78 @@ describe('TimeoutWatchdog', () => {
       watchdog.stop();
       await workers.close();
     }
+  });
+
+  it('terminates the thread of a cancelled job that ignores its signal, a grace period after the cancel', async () => {
+    const { workers, holdings, watchdog } = watched();
+    try {
+      const batch = new Batch([{ ...heldJob('2', 1), task: 'spinUntil', payload: JSON.stringify({ gate: '/nonexistent/gate' }) }]);
+      holdings.add(batch);
+      watchdog.start();
+      const running = workers.run(batch);
+      await waitFor('the job running', () => batch.progress.state(0) === 1, 5000);
+      const cancelledAt = Date.now();
+      holdings.get('2')!.cancelledAt = cancelledAt;
+      const result = (await running).get(0)!;
+      assert.match('error' in result ? result.error : '', /^JobCancelledError: job was cancelled and did not stop within 1s/);
+      assert.ok(Date.now() - cancelledAt >= 1000, 'not before the grace period');
+    } finally {
+      watchdog.stop();
+      await workers.close();
+    }
+  });
+});
+
+describe('Gates', () => {
+  it('reads whether the gated claim is needed at start and on refresh, and stops', async () => {
+    await db.query('truncate queues cascade');
+    let changes = 0;
+    const gates = new Gates({ pool: db.pool, statement: flowStatements(db.schema).gates, queues: [], health: health(), log, onChange: () => changes++ });
+    try {
+      await gates.start();
+      assert.equal(gates.active, false);
+      await db.query(`insert into queues (queue, concurrency) values ('gates-test', 2)`);
+      gates.refresh();
+      await waitFor('the limit read', () => gates.active, 5000);
+      assert.equal(changes, 1);
+      await db.query(`update queues set concurrency = null where queue = 'gates-test'`);
+      gates.refresh();
+      await waitFor('the limit gone', () => !gates.active, 5000);
+      gates.keyedJobAdded();
+      assert.equal(gates.active, true, 'a job with a key was announced');
+    } finally {
+      await gates.stop();
+      await db.query('truncate queues cascade');
+    }
+  });
+});
+
+describe('CronScheduler', () => {
+  it('adds one job per tick on the leader only, due at its tick, and none after it stops', async () => {
+    await db.query('truncate jobs');
+    await db.query(`insert into schedules (name, expression, task) values ('every-second', '* * * * * *', 'noop')`);
+    let leads = false;
+    const cron = new CronScheduler({ pool: db.pool, sql: flowStatements(db.schema), leads: () => leads, health: health(), log });
+    const jobs = async () => db.query<{ job_key: string; run_at: Date }>(`select job_key, run_at from jobs where task = 'noop' order by run_at`);
+    try {
+      cron.start();
+      cron.runSoon();
+      await sleep(1500);
+      assert.equal((await jobs()).length, 0, 'a follower adds nothing');
+      leads = true;
+      cron.runSoon();
+      await waitFor('three ticks', async () => (await jobs()).length >= 3, 10_000);
+    } finally {
+      await cron.stop();
+      await db.query(`delete from schedules`);
+    }
+    const added = await jobs();
+    const ticks = added.map((job) => job.run_at.getTime());
+    assert.ok(ticks.every((tick) => tick % 1000 === 0), 'due at whole seconds');
+    assert.deepEqual(ticks.slice(1).map((tick, i) => tick - ticks[i]!), ticks.slice(1).map(() => 1000), 'one job per second, none skipped or doubled');
+    assert.deepEqual(added.map((job) => job.job_key), ticks.map((tick) => `cron:every-second:${new Date(tick).toISOString()}`));
+    await sleep(1500);
+    assert.equal((await jobs()).length, added.length, 'nothing added once stopped');
   });
 });
 

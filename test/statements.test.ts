@@ -336,8 +336,10 @@ describe('recover-expired', () => {
 
 describe('insert-job: hand-off to an offer', () => {
   /** A supervisor 'idle' serving `tasks` and `queues`, whose offer stands; its heartbeat `ageMs` old. */
-  async function idleSupervisor(options: { tasks?: string[]; queues?: string[]; ageMs?: number } = {}): Promise<void> {
-    const { tasks = ['t'], queues = [], ageMs = 0 } = options;
+  async function idleSupervisor(options: { tasks?: string[]; queues?: string[]; ageMs?: number; gated?: 'paused' | 'limited' } = {}): Promise<void> {
+    const { tasks = ['t'], queues = [], ageMs = 0, gated } = options;
+    await db.query('truncate queues cascade');
+    if (gated) await db.query(`insert into queues (queue, paused, concurrency) values ('default', $1, $2)`, [gated === 'paused', gated === 'limited' ? 5 : null]);
     await db.query(
       `insert into supervisors (supervisor_id, host, pid, threads, concurrency, queues, tasks, heartbeat_at)
        values ('idle', 'h', 1, 1, 1, $1, $2, now() - $3 * interval '1 millisecond')`,
@@ -347,9 +349,9 @@ describe('insert-job: hand-off to an offer', () => {
   }
 
   /** Adds one job as Queue.add does; whether it was handed off. */
-  async function add(fields: { task?: string; queue?: string; payload?: string; runAt?: Date | null; jobKey?: string | null } = {}) {
-    const { task = 't', queue = 'default', payload = '{}', runAt = null, jobKey = null } = fields;
-    const { rows } = await pool.query(producer().insertJob, [task, queue, payload, 0, runAt, 3, jobKey, null]);
+  async function add(fields: { task?: string; queue?: string; payload?: string; runAt?: Date | null; jobKey?: string | null; concurrencyKey?: string } = {}) {
+    const { task = 't', queue = 'default', payload = '{}', runAt = null, jobKey = null, concurrencyKey = null } = fields;
+    const { rows } = await pool.query(producer().insertJob, [task, queue, payload, 0, runAt, 3, jobKey, null, concurrencyKey, null]);
     const row = await db.job(rows[0].job_id);
     return { handedOff: rows[0].handed_off !== null, row };
   }
@@ -373,6 +375,9 @@ describe('insert-job: hand-off to an offer', () => {
   type Job = Parameters<typeof add>[0];
   const cases: [string, Setup, Job][] = [
     ['a job with a key', {}, { jobKey: 'k' }],
+    ['a job with a concurrency key', {}, { concurrencyKey: 'customer:1' }],
+    ['a job of a paused queue', { gated: 'paused' }, {}],
+    ['a job of a queue with a concurrency limit', { gated: 'limited' }, {}],
     ['a job scheduled for later', {}, { runAt: new Date(Date.now() + 60_000) }],
     ['a task the supervisor does not know', { tasks: ['other'] }, {}],
     ['a queue the supervisor does not serve', { queues: ['served'] }, { queue: 'elsewhere' }],

@@ -5,11 +5,11 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export const now = () => performance.timeOrigin + performance.now();
 
 /** Polls until check() is true, or throws after timeoutMs. */
-export async function until(what, check, timeoutMs = 600_000) {
+export async function until(what, check, timeoutMs = 600_000, intervalMs = 2) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
+    await sleep(intervalMs);
   }
 }
 

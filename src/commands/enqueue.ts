@@ -23,13 +23,14 @@ export async function enqueueCommand(argv: Record<string, unknown>): Promise<voi
       console.log(`not added: job ${added[0]!.id} already has job key '${options.jobKey}'`);
     } else {
       const ids = created.length === 1 ? `id ${created[0]!.id}` : `ids ${created[0]!.id}…${created.at(-1)!.id}`;
-      console.log(`enqueued ${created.length} ${task} job${created.length === 1 ? '' : 's'} (${ids}) in queue '${options.queue}'`);
+      const where = options.queue === undefined ? '' : ` in queue '${options.queue}'`;
+      console.log(`enqueued ${created.length} ${task} job${created.length === 1 ? '' : 's'} (${ids})${where}`);
     }
   });
 }
 
 /** The payload argument: JSON text, `-` to read it from standard input, or `@file` to read it from a file. */
-function parsePayload(raw: unknown): unknown {
+export function parsePayload(raw: unknown): unknown {
   if (raw === undefined) return {};
   // yargs hands a bare '-' over as ''.
   const text = raw === '' && process.argv.slice(2).includes('-') ? '-' : String(raw);

@@ -1,6 +1,7 @@
 /** `supervisor status`: live supervisors and which leads maintenance, job counts by queue and status, and jobs no supervisor runs. */
 import { producerStatements } from '../db/sql/producer.js';
 import { withQueue } from './context.js';
+import { formatQueues } from './queues.js';
 import { formatTable, formatTime } from './table.js';
 
 interface SupervisorRow {
@@ -40,6 +41,11 @@ export async function statusCommand(argv: Record<string, unknown>): Promise<void
     }
     console.log(`\njobs:`);
     console.log(counts.length === 0 ? 'no jobs' : formatTable(['QUEUE', 'STATUS', 'COUNT'], counts.map((c) => [c.queue, c.job_status, String(c.count)])));
+    const settled = (await queue.queues()).filter((q) => q.paused || q.concurrency !== null || q.rate !== null);
+    if (settled.length > 0) {
+      console.log(`\nqueues paused or limited:`);
+      console.log(formatQueues(settled));
+    }
     const orphans = await queue.jobsWithoutRunner();
     if (orphans.length > 0) {
       console.log(`\npending jobs whose task no live supervisor runs (a typo, or a task module not deployed):`);

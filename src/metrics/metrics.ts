@@ -27,7 +27,7 @@ export function queueDepthReuseMs(countTookMs: number): number {
   return Math.max(5000, countTookMs * 50);
 }
 
-export type JobOutcomeLabel = 'success' | 'failure' | 'aborted';
+export type JobOutcomeLabel = 'success' | 'failure' | 'aborted' | 'snoozed';
 
 /** What the gauges read when Prometheus scrapes. */
 export interface MetricsSource {
@@ -60,7 +60,7 @@ export class SupervisorMetrics {
   readonly registry = new Registry();
   readonly utilization: UtilizationMeter;
   private readonly claimed = new Tally();
-  private readonly written = { success: new Tally(), retried: new Tally(), failed: new Tally() };
+  private readonly written = { success: new Tally(), retried: new Tally(), failed: new Tally(), snoozed: new Tally() };
   private readonly recovered: Counter;
   private readonly stale: Counter;
   private readonly deleted: Counter<'status'>;
@@ -76,6 +76,7 @@ export class SupervisorMetrics {
     counter('supervisor_jobs_succeeded_total', 'Jobs that succeeded', this.written.success);
     counter('supervisor_jobs_retried_total', 'Failed attempts that will be retried', this.written.retried);
     counter('supervisor_jobs_failed_total', 'Jobs that failed their last attempt', this.written.failed);
+    counter('supervisor_jobs_snoozed_total', 'Jobs whose handler asked to run again later (ctx.snooze), no attempt counted', this.written.snoozed);
     this.recovered = new Counter({ name: 'supervisor_leases_recovered_total', help: 'Jobs whose expired lease this supervisor recovered', registers });
     this.stale = new Counter({ name: 'supervisor_stale_completions_total', help: 'Job results refused because the job was no longer held (lease lost or cancelled)', registers });
     this.deleted = new Counter({
@@ -113,7 +114,7 @@ export class SupervisorMetrics {
     new Gauge({ name: 'supervisor_pool_threads', help: 'Worker threads alive', registers, collect() { this.set(source.threads()); } });
     new Gauge({
       name: 'supervisor_leader',
-      help: 'Whether this supervisor leads maintenance (lease recovery, retention, vacuum) for its schema: 1 or 0',
+      help: 'Whether this supervisor leads maintenance (lease recovery, retention, vacuum, cron) for its schema: 1 or 0',
       registers,
       collect() { this.set(source.leads() ? 1 : 0); },
     });
@@ -178,7 +179,7 @@ export class SupervisorMetrics {
     this.duration.get(queue, task, outcome).observe(seconds);
   }
 
-  jobWritten({ queue, task }: Labels, written: 'success' | 'retried' | 'failed'): void {
+  jobWritten({ queue, task }: Labels, written: 'success' | 'retried' | 'failed' | 'snoozed'): void {
     this.written[written].add(queue, task);
   }
 

@@ -3,7 +3,7 @@
  * applications (`new Queue(...)`) and by the CLI.
  */
 import pg from 'pg';
-import { ConfigError, JOB_DEFAULTS, connectionOptions, databaseUrl, resolveOptions, type JobStatus } from '../config.js';
+import { ConfigError, connectionOptions, parseRate, type RateLimit, databaseUrl, resolveOptions, type JobStatus } from '../config.js';
 import { describeUrl, explainConnectionError, isConnectionError } from '../db/connect.js';
 import { migrateCommandFor } from '../db/migrate.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.js';
@@ -11,6 +11,8 @@ import { silentLogger } from '../log.js';
 import { defaultDataDir } from '../paths.js';
 import { KEEP_ALIVE } from '../db/keep-alive.js';
 import { producerStatements } from '../db/sql/producer.js';
+import { flowStatements } from '../db/sql/flow.js';
+import { cronOf, MAX_BACKFILL, nextTick } from './cron.js';
 
 /** Options of one job. Every field is optional. */
 
@@ -18,18 +20,26 @@ import { producerStatements } from '../db/sql/producer.js';
 const UNDEFINED_TABLE = '42P01';
 
 export interface JobOptions {
-  /** Queue to put the job in (default `default`). */
+  /** Queue to put the job in (default: the task's, else `default`). */
   queue?: string;
   /** Do not run before this time (default: now). */
   runAt?: Date;
-  /** Lower runs first (default 0). */
+  /** Lower runs first (default: the task's, else 0). */
   priority?: number;
-  /** Attempts before the job ends `failed` (default 3). */
+  /** Attempts before the job ends `failed` (default: the task's, else 3). */
   maxAttempts?: number;
   /** De-duplication key: a second job with the same key is not added. */
   jobKey?: string;
-  /** Abort the job after this many milliseconds (default: the supervisor's --job-timeout). */
+  /** Abort the job after this many milliseconds (default: the task's, else the supervisor's --job-timeout). */
   timeout?: number;
+  /**
+   * The job never runs beside more than `concurrencyLimit` running jobs with
+   * the same key, across every supervisor (one customer's jobs one at a
+   * time: `'customer:42'`).
+   */
+  concurrencyKey?: string;
+  /** Running jobs allowed at once per `concurrencyKey` (default 1). */
+  concurrencyLimit?: number;
   /**
    * After adding, check that a live supervisor runs this task, and emit a
    * process warning (`PG_SUPERVISOR_NO_RUNNER`) when none does: a typo in
@@ -82,7 +92,51 @@ export interface JobDetails extends JobRow {
   updated_at: Date;
 }
 
-export type { JobStatus } from '../config.js';
+export type { JobStatus, RateLimit } from '../config.js';
+
+/** A queue's settings, as {@link Queue.setQueue} takes them. */
+export interface QueueSettings {
+  /** No supervisor claims the queue's jobs while true; they can still be added. */
+  paused?: boolean;
+  /** At most this many of its jobs run at once across every supervisor; null for no limit. */
+  concurrency?: number | null;
+  /** At most `limit` of its jobs start in any `periodMs`, or a string such as `'100/1m'`; null for no limit. */
+  rate?: RateLimit | string | null;
+}
+
+/** A queue as {@link Queue.queues} lists it. */
+export interface QueueState {
+  queue: string;
+  paused: boolean;
+  concurrency: number | null;
+  rate: RateLimit | null;
+  pending: number;
+  running: number;
+}
+
+/** Options of a schedule (see {@link Queue.schedule}). */
+export interface ScheduleOptions {
+  /** Queue, priority and attempts of its jobs (default: the task's, else the table's). */
+  queue?: string;
+  priority?: number;
+  maxAttempts?: number;
+  /** IANA time zone the expression is read in (default UTC). */
+  timezone?: string;
+  /** When ticks were missed (no supervisor up), add at most this many of the newest (default 1; at most 1000). */
+  backfill?: number;
+}
+
+/** A schedule as {@link Queue.schedules} lists it. */
+export interface Schedule extends ScheduleOptions {
+  name: string;
+  expression: string;
+  task: string;
+  payload: unknown;
+  /** The newest tick a job was added for (or when the schedule was saved). */
+  lastTick: Date;
+  /** The next tick, or null when the expression never fires again. */
+  nextRun: Date | null;
+}
 
 export interface QueueOptions {
   /**
@@ -122,6 +176,7 @@ export class Queue {
   private readonly ownsPool: boolean;
   private embedded: EmbeddedServer | undefined;
   private readonly sql: ReturnType<typeof producerStatements>;
+  private readonly flowSql: ReturnType<typeof flowStatements>;
   private readonly connectTimeoutMs: number;
   /** Rewords a failure to connect through the Queue's own pool so that it names the server. */
   private explain: (error: unknown) => unknown = (error) => error;
@@ -134,6 +189,7 @@ export class Queue {
     );
     this.connectTimeoutMs = connectTimeout;
     this.sql = producerStatements(this.schema);
+    this.flowSql = flowStatements(this.schema);
     this.ownsPool = !options.pool;
     if (options.pool) {
       this.pool = options.pool;
@@ -279,6 +335,90 @@ export class Queue {
     return rows;
   }
 
+  /**
+   * Pauses a queue: every supervisor stops claiming its jobs at once (those
+   * running finish); jobs can still be added. Lasts until {@link resume}.
+   */
+  async pause(queue: string): Promise<void> {
+    await this.setQueue(queue, { paused: true });
+  }
+
+  /** Resumes a paused queue: supervisors are told, and claim its jobs at once. */
+  async resume(queue: string): Promise<void> {
+    await this.setQueue(queue, { paused: false });
+  }
+
+  /**
+   * Changes a queue's settings (those left out stay as they are), and tells
+   * every supervisor. Limits hold across every supervisor.
+   *
+   * ```ts
+   * await queue.setQueue('reports', { concurrency: 2, rate: '100/1m' });
+   * ```
+   */
+  async setQueue(queue: string, settings: QueueSettings): Promise<QueueState> {
+    checkText(queue, 'queue', -1, MAX_NAME_BYTES);
+    const { concurrency, rate } = settings;
+    if (concurrency !== undefined && concurrency !== null) checkInteger(concurrency, 'concurrency', -1, 1);
+    const limit = typeof rate === 'string' ? parseRate(rate, 'rate') : rate;
+    if (limit) {
+      checkInteger(limit.limit, 'rate.limit', -1, 1);
+      checkInteger(limit.periodMs, 'rate.periodMs', -1, 1);
+    }
+    const { rows } = await this.query<QueueRow>(this.flowSql.setQueue, [
+      queue,
+      settings.paused ?? null,
+      concurrency !== undefined,
+      concurrency ?? null,
+      rate !== undefined,
+      limit?.limit ?? null,
+      limit?.periodMs ?? null,
+    ]);
+    return toQueueState({ ...rows[0]!, pending: 0, running: 0 });
+  }
+
+  /** Every queue with settings or with jobs pending or running, with those counts. */
+  async queues(): Promise<QueueState[]> {
+    return (await this.query<QueueRow>(this.flowSql.listQueues, [])).rows.map(toQueueState);
+  }
+
+  /**
+   * Adds (or replaces) a recurring job: the maintenance leader adds one job
+   * of `task` per tick of `expression`, each tick exactly once across every
+   * supervisor. Five fields (`'*\/5 * * * *'`), six with seconds first, or
+   * `@hourly`-style names. A replaced schedule starts again from now.
+   */
+  async schedule(name: string, expression: string, task: string, payload: unknown = {}, options: ScheduleOptions = {}): Promise<void> {
+    checkText(name, 'name', -1, MAX_NAME_BYTES);
+    cronOf(expression, options.timezone);
+    const backfill = options.backfill ?? 1;
+    checkInteger(backfill, 'backfill', -1, 1);
+    if (backfill > MAX_BACKFILL) throw new ConfigError(`backfill must be at most ${MAX_BACKFILL} (got ${backfill})`);
+    const [checkedTask, queue, data, priority, , maxAttempts] = toRow({ task, payload, ...options }, -1);
+    await this.query(this.flowSql.saveSchedule, [name, expression, options.timezone ?? null, checkedTask, data, queue, priority, maxAttempts, backfill]);
+  }
+
+  /** Removes a schedule; returns whether it existed. Jobs it already added stay. */
+  async unschedule(name: string): Promise<boolean> {
+    return (await this.query(this.flowSql.deleteSchedule, [name])).rowCount === 1;
+  }
+
+  /** Every schedule, with its next run. */
+  async schedules(): Promise<Schedule[]> {
+    const { rows } = await this.query<ScheduleRow>(this.flowSql.listSchedules, []);
+    const now = new Date();
+    return rows.map((row) => ({
+      name: row.name,
+      expression: row.expression,
+      task: row.task,
+      payload: JSON.parse(row.payload) as unknown,
+      ...withoutNull({ queue: row.queue, priority: row.priority, maxAttempts: row.max_attempts, timezone: row.timezone }),
+      backfill: row.backfill,
+      lastTick: row.last_tick,
+      nextRun: nextTick(cronOf(row.expression, row.timezone), now),
+    }));
+  }
+
   private async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, values: unknown[]): Promise<pg.QueryResult<R>> {
     const pool = await this.pool;
     try {
@@ -306,6 +446,39 @@ export class Queue {
   }
 }
 
+interface QueueRow {
+  queue: string;
+  paused: boolean;
+  concurrency: number | null;
+  rate_limit: number | null;
+  rate_period_ms: number | null;
+  pending: number;
+  running: number;
+}
+
+function toQueueState(row: QueueRow): QueueState {
+  const rate = row.rate_limit === null || row.rate_period_ms === null ? null : { limit: row.rate_limit, periodMs: row.rate_period_ms };
+  return { queue: row.queue, paused: row.paused, concurrency: row.concurrency, rate, pending: row.pending, running: row.running };
+}
+
+interface ScheduleRow {
+  name: string;
+  expression: string;
+  timezone: string | null;
+  task: string;
+  payload: string;
+  queue: string | null;
+  priority: number | null;
+  max_attempts: number | null;
+  backfill: number;
+  last_tick: Date;
+}
+
+/** The fields of `values` that are not null. */
+function withoutNull<T extends Record<string, unknown>>(values: T): Partial<{ [K in keyof T]: NonNullable<T[K]> }> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== null)) as Partial<{ [K in keyof T]: NonNullable<T[K]> }>;
+}
+
 /** What to say when no live supervisor runs `task`; `tasks` are those live supervisors run. */
 function noRunnerMessage(task: string, tasks: string[]): string {
   const running = tasks.length === 0 ? 'no supervisor is running' : `live supervisors run ${tasks.map((t) => `'${t}'`).join(', ')}`;
@@ -321,14 +494,24 @@ function label(index: number): string {
 function toRow(spec: JobSpec, index: number): unknown[] {
   return [
     checkTask(spec.task, index),
-    checkText(spec.queue ?? JOB_DEFAULTS.queue, 'queue', index, MAX_NAME_BYTES),
+    given(spec.queue, (value) => checkText(value, 'queue', index, MAX_NAME_BYTES)),
     payloadText(spec.payload, index),
-    checkInteger(spec.priority ?? JOB_DEFAULTS.priority, 'priority', index),
+    given(spec.priority, (value) => checkInteger(value, 'priority', index)),
     checkDate(spec.runAt, index),
-    checkInteger(spec.maxAttempts ?? JOB_DEFAULTS.maxAttempts, 'maxAttempts', index, 1),
-    spec.jobKey === undefined || spec.jobKey === null ? null : checkText(spec.jobKey, 'jobKey', index, MAX_JOB_KEY_BYTES),
-    spec.timeout === undefined ? null : checkInteger(spec.timeout, 'timeout', index, 1),
+    given(spec.maxAttempts, (value) => checkInteger(value, 'maxAttempts', index, 1)),
+    given(spec.jobKey, (value) => checkText(value, 'jobKey', index, MAX_JOB_KEY_BYTES)),
+    given(spec.timeout, (value) => checkInteger(value, 'timeout', index, 1)),
+    given(spec.concurrencyKey, (value) => checkText(value, 'concurrencyKey', index, MAX_JOB_KEY_BYTES)),
+    given(spec.concurrencyLimit, (value) => {
+      if (spec.concurrencyKey === undefined) throw new ConfigError(`${label(index)}concurrencyLimit needs a concurrencyKey`);
+      return checkInteger(value, 'concurrencyLimit', index, 1);
+    }),
   ];
+}
+
+/** A job option's value checked, or null when it was not given (its default is then the task's, or the table's). */
+function given<T>(value: T | undefined | null, check: (value: T) => T): T | null {
+  return value === undefined || value === null ? null : check(value);
 }
 
 /** Longest task and queue name, in UTF-8 bytes. */
@@ -347,7 +530,7 @@ function checkText(value: unknown, what: string, index: number, maxBytes: number
 
 /** Validates specs and turns them into one array per column of the insert. */
 function toColumns(specs: readonly JobSpec[]): unknown[][] {
-  const columns: unknown[][] = [[], [], [], [], [], [], [], []];
+  const columns: unknown[][] = Array.from({ length: 10 }, () => []);
   specs.forEach((spec, index) => toRow(spec, specs.length > 1 ? index : -1).forEach((value, column) => columns[column]!.push(value)));
   return columns;
 }

@@ -10,10 +10,11 @@ export const RETRY_CAP_MS = 3_600_000;
 
 /**
  * Milliseconds to wait after attempt `attempt` (1-based) failed:
- * 5 s × 2^(attempt − 1), at most one hour, scaled by a random factor in [0.75, 1.25).
+ * `base` × 2^(attempt − 1) (5 s unless a task says otherwise), at most
+ * `cap` (one hour), scaled by a random factor in [0.75, 1.25).
  */
-export function retryDelayMs(attempt: number, random: () => number = Math.random): number {
-  const exponential = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.max(0, attempt - 1));
+export function retryDelayMs(attempt: number, random: () => number = Math.random, base = RETRY_BASE_MS, cap = RETRY_CAP_MS): number {
+  const exponential = Math.min(cap, base * 2 ** Math.min(Math.max(0, attempt - 1), 60));
   return Math.round(exponential * (0.75 + random() * 0.5));
 }
 

@@ -4,6 +4,8 @@ import type { JobEnvelope } from '../worker/protocol.js';
 export interface ClaimedJob extends JobEnvelope {
   /** Seconds from run_at to the claim, by the database's clock. */
   lagSeconds: number;
+  /** Claimed by the gated claim (a limited queue, or a concurrency key): its end frees a slot others may wait for. */
+  gated?: boolean;
 }
 
 /** A row of the claim statement. */
@@ -18,8 +20,11 @@ export interface ClaimRow {
   lag_s: number;
 }
 
-/** A claimed row as a job; a job without its own timeout gets the supervisor's (`--job-timeout`). */
-export function fromClaimRow(row: ClaimRow, defaultTimeoutMs: number): ClaimedJob {
+/** The timeout of a job of `task` whose own is `own` (see TaskPolicies). */
+export type TimeoutFor = (task: string, own: number | null) => number;
+
+/** A claimed row as a job; a job without its own timeout gets its task's, else the supervisor's (`--job-timeout`). */
+export function fromClaimRow(row: ClaimRow, timeoutFor: TimeoutFor): ClaimedJob {
   return {
     id: row.id,
     task: row.task,
@@ -27,7 +32,7 @@ export function fromClaimRow(row: ClaimRow, defaultTimeoutMs: number): ClaimedJo
     payload: row.payload,
     attempt: row.attempt,
     maxAttempts: row.max_attempts,
-    timeoutMs: row.timeout_ms ?? defaultTimeoutMs,
+    timeoutMs: timeoutFor(row.task, row.timeout_ms),
     lagSeconds: row.lag_s,
   };
 }

@@ -14,7 +14,7 @@
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
 import type { DatabaseHealth } from './health.js';
-import { fromClaimRow, type ClaimedJob, type ClaimRow } from './claimed-job.js';
+import { fromClaimRow, type ClaimedJob, type ClaimRow, type TimeoutFor } from './claimed-job.js';
 import type { Offer } from './offer.js';
 
 export interface ClaimerOptions {
@@ -22,6 +22,10 @@ export interface ClaimerOptions {
   statement: Statement;
   /** The claim while the offer stands: it may take the offered slot back. */
   statementWithOffer: Statement;
+  /** The gated claim: jobs of limited queues and with concurrency keys (see gates.ts). */
+  gatedStatement: Statement;
+  /** Whether the gated claim is needed. */
+  gated: () => boolean;
   offer: Offer;
   supervisorId: string;
   /** Tasks this supervisor can run; no other job is claimed. */
@@ -29,8 +33,8 @@ export interface ClaimerOptions {
   /** Queues served; empty for every queue. */
   queues: string[];
   leaseMs: number;
-  /** Timeout of jobs that have none of their own (`--job-timeout`). */
-  jobTimeoutMs: number;
+  /** Timeout of a claimed job (its own, its task's, or `--job-timeout`). */
+  timeoutFor: TimeoutFor;
   health: DatabaseHealth;
   /** Free job slots right now. */
   freeSlots: () => number;
@@ -44,6 +48,8 @@ export class Claimer {
   private claiming = false;
   private stopped = false;
   private failures = 0;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAt = 0;
 
   constructor(private readonly options: ClaimerOptions) {}
 
@@ -69,6 +75,7 @@ export class Claimer {
   /** Stops claiming; a claim in flight still delivers its jobs. */
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.wakeTimer);
   }
 
   private async pump(): Promise<void> {
@@ -96,10 +103,13 @@ export class Claimer {
       const free = this.options.freeSlots() - offer.reserved;
       if (this.wanted && (free > 0 || offer.standing)) {
         this.wanted = false;
-        const jobs = await this.claim(free);
+        const gated = free > 0 && this.options.gated() ? await this.claimGated(free) : [];
+        if (gated.length > 0) this.options.onClaimed(gated);
+        const jobs = gated.length < free || offer.standing ? await this.claim(free - gated.length) : [];
         this.failures = 0;
         if (jobs.length > 0) this.options.onClaimed(jobs);
-        if (jobs.length > 0 && jobs.length >= free) this.wanted = true;
+        const claimed = jobs.length + gated.length;
+        if (claimed > 0 && claimed >= free) this.wanted = true;
         else offer.wanted = true;
       } else if (offer.due(free)) {
         await offer.place();
@@ -114,7 +124,33 @@ export class Claimer {
     const params: unknown[] = [tasks, limit, supervisorId, leaseMs];
     if (queues.length > 0) params.push(queues);
     const rows = offer.standing ? await this.claimWithOffer(params) : (await pool.query<ClaimRow>(this.options.statement, params)).rows;
-    return rows.map((row) => fromClaimRow(row, this.options.jobTimeoutMs));
+    return rows.map((row) => fromClaimRow(row, this.options.timeoutFor));
+  }
+
+  /**
+   * Claims jobs the plain claim leaves alone: of limited queues, and with
+   * concurrency keys. A row with no job says when a rate-limited queue's
+   * window lets the next job start: the claimer wakes then.
+   */
+  private async claimGated(limit: number): Promise<ClaimedJob[]> {
+    const { pool, gatedStatement, tasks, supervisorId, leaseMs, queues, timeoutFor } = this.options;
+    const { rows } = await pool.query<ClaimRow>(gatedStatement, [tasks, limit, supervisorId, leaseMs, queues]);
+    const window = rows.find((row) => row.id === null);
+    if (window) this.wakeIn(window.lag_s * 1000);
+    return rows.filter((row) => row.id !== null).map((row) => ({ ...fromClaimRow(row, timeoutFor), gated: true }));
+  }
+
+  /** Wakes the claimer after `ms` (once: a sooner wake-up replaces a later one). */
+  private wakeIn(ms: number): void {
+    const at = Date.now() + Math.max(1, ms);
+    if (this.wakeTimer && this.wakeAt <= at) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wake();
+    }, at - Date.now());
+    this.wakeTimer.unref();
   }
 
   /** The claim while our offer stands: it also says whether the offer still stands. */

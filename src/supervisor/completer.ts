@@ -10,12 +10,11 @@ import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
 import type { JobResult } from '../worker/batch.js';
-import { retryDelayMs } from './backoff.js';
 import type { ClaimedJob } from './claimed-job.js';
 import type { DatabaseHealth } from './health.js';
 
 /** Where a job ended up after its result was written; `stale` when the fence refused it. */
-export type Written = 'success' | 'retried' | 'failed' | 'requeued' | 'released' | 'stale';
+export type Written = 'success' | 'retried' | 'failed' | 'requeued' | 'released' | 'snoozed' | 'stale';
 
 interface Pending {
   job: ClaimedJob;
@@ -29,6 +28,8 @@ export interface CompleterOptions {
   supervisorId: string;
   log: Logger;
   health: DatabaseHealth;
+  /** How long a failed attempt of a job waits before its retry (its task's backoff). */
+  retryDelayMs: (job: ClaimedJob) => number;
   /** Called once per job after its outcome was written (or refused by the fence). */
   onWritten: (job: ClaimedJob, written: Written, result: JobResult) => void;
 }
@@ -45,7 +46,7 @@ export class Completer {
 
   /** Queues a job's result for writing. */
   add(job: ClaimedJob, result: JobResult): void {
-    this.buffer.push({ job, result, retryDelayMs: result.kind === 'error' ? retryDelayMs(job.attempt) : 0 });
+    this.buffer.push({ job, result, retryDelayMs: result.kind === 'error' ? this.options.retryDelayMs(job) : result.kind === 'snooze' ? result.delayMs : 0 });
     this.flushing ??= this.flushLoop();
   }
 
@@ -103,5 +104,6 @@ function toWritten(result: JobResult, status: string | undefined): Written {
   if (status === undefined) return 'stale';
   if (result.kind === 'requeue') return 'requeued';
   if (result.kind === 'release') return 'released';
+  if (result.kind === 'snooze') return 'snoozed';
   return status === 'success' ? 'success' : status === 'failed' ? 'failed' : 'retried';
 }

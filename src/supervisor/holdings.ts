@@ -1,7 +1,7 @@
 /**
  * The one record of the jobs this supervisor holds: claimed and not yet
  * written back. The heartbeat extends exactly these leases, shutdown
- * releases the unstarted ones, the timeout watchdog watches the running
+ * releases the unstarted ones, the stop watchdog watches the running
  * ones, and the jobs still on a thread are the slots in use.
  */
 import type { Batch } from '../worker/batch.js';
@@ -11,6 +11,8 @@ export interface Held {
   job: ClaimedJob;
   batch: Batch<ClaimedJob>;
   index: number;
+  /** When a cancel reached this supervisor (epoch ms), for a job that was running then. */
+  cancelledAt?: number;
 }
 
 export class Holdings {

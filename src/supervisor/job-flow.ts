@@ -18,14 +18,14 @@ import type { SupervisorMetrics, JobOutcomeLabel } from '../metrics/metrics.js';
 import { Batch, type JobResult } from '../worker/batch.js';
 import type { WorkerPool } from '../worker/pool.js';
 import { AbortReason } from '../worker/progress.js';
-import { fromClaimRow, type ClaimedJob, type ClaimRow } from './claimed-job.js';
+import { fromClaimRow, type ClaimedJob, type ClaimRow, type TimeoutFor } from './claimed-job.js';
 import type { Claimer } from './claimer.js';
 import type { Completer, Written } from './completer.js';
 import type { Holdings } from './holdings.js';
 import type { Offer } from './offer.js';
 import type { RecoveredJob } from './recovery.js';
 import type { Service } from './service.js';
-import { ABORT_GRACE_MS } from './timeouts.js';
+import { ABORT_GRACE_MS } from './stop-watchdog.js';
 
 /** Jobs by what became of them since start. */
 export interface SupervisorStats {
@@ -39,6 +39,8 @@ export interface SupervisorStats {
   requeued: number;
   /** Jobs handed back unstarted, or killed with a thread through no fault of their own (attempt not counted). */
   released: number;
+  /** Jobs whose handler asked to run again later (ctx.snooze); no attempt counted. */
+  snoozed: number;
   /** Results the fence refused: the job was no longer this supervisor's. */
   stale: number;
   /** Expired leases this supervisor recovered (from any supervisor). */
@@ -49,7 +51,7 @@ export interface SupervisorStats {
 
 /** Stats with every count at zero. */
 export function noStats(): SupervisorStats {
-  return { claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, stale: 0, recovered: 0, handedOff: 0 };
+  return { claimed: 0, succeeded: 0, retried: 0, failed: 0, requeued: 0, released: 0, snoozed: 0, stale: 0, recovered: 0, handedOff: 0 };
 }
 
 export interface JobFlowParts {
@@ -62,7 +64,7 @@ export interface JobFlowParts {
   log: Logger;
   threads: number;
   concurrency: number;
-  jobTimeoutMs: number;
+  timeoutFor: TimeoutFor;
   shutdownTimeoutMs: number;
   /** Resolves once every notification sent so far has arrived (a hand-off racing the offer's withdrawal). */
   syncNotifications: () => Promise<void>;
@@ -102,7 +104,7 @@ export class JobFlow implements Service {
   handedOff(message: string): void {
     let job: ClaimedJob;
     try {
-      job = fromClaimRow(JSON.parse(message) as ClaimRow, this.parts.jobTimeoutMs);
+      job = fromClaimRow(JSON.parse(message) as ClaimRow, this.parts.timeoutFor);
     } catch (error) {
       this.parts.log.error({ err: error, message: message.slice(0, 200) }, 'ignored a malformed message on this supervisor\'s offer channel');
       return;
@@ -151,8 +153,10 @@ export class JobFlow implements Service {
   /** 4. A job's result was written (or refused by the fence): it is no longer ours. */
   written(job: ClaimedJob, written: Written, result: JobResult): void {
     this.parts.holdings.remove(job.id);
+    // Its queue's or key's slot is free in the whole cluster now: another may start.
+    if (job.gated) this.parts.claimer.wake();
     this.stats[COUNTERS[written]]++;
-    if (written === 'success' || written === 'retried' || written === 'failed') this.parts.metrics.jobWritten(job, written);
+    if (written === 'success' || written === 'retried' || written === 'failed' || written === 'snoozed') this.parts.metrics.jobWritten(job, written);
     else if (written === 'stale') this.parts.metrics.staleCompletion();
     if (written === 'failed' || written === 'retried') this.logFailure(job, written, result);
   }
@@ -167,6 +171,27 @@ export class JobFlow implements Service {
     const fields = { jobId: job.id, task: job.task, queue: job.queue, attempts: job.attempt, error };
     if (written === 'failed') this.parts.log.warn(fields, `job ${job.id} (${job.task}) failed after ${job.attempt} attempt(s): ${error}`);
     else this.parts.log.debug(fields, 'job attempt failed; it will be retried');
+  }
+
+  /**
+   * Jobs were cancelled (a control message). One of ours that has not
+   * started is handed back; one that runs has its signal aborted now, and
+   * its thread is terminated if it has not returned within the grace
+   * period (see stop-watchdog.ts). Its outcome is refused by the fence.
+   */
+  cancelled(ids: readonly string[]): void {
+    const { holdings, completer, log } = this.parts;
+    for (const id of ids) {
+      const held = holdings.get(id);
+      if (!held || held.cancelledAt !== undefined) continue;
+      if (held.batch.release(held.index)) {
+        completer.add(held.job, { kind: 'release' });
+        continue;
+      }
+      held.cancelledAt = Date.now();
+      held.batch.progress.requestAbort(held.index, AbortReason.Cancelled);
+      log.info({ jobId: id, task: held.job.task }, `job ${id} (${held.job.task}) was cancelled: aborting its signal`);
+    }
   }
 
   /** Lease recovery returned other supervisors' jobs to pending: claim them. */
@@ -231,6 +256,7 @@ const RAN: Record<Exclude<JobResult['kind'], 'release'>, JobOutcomeLabel> = {
   success: 'success',
   error: 'failure',
   requeue: 'aborted',
+  snooze: 'snoozed',
 };
 
 const COUNTERS: Record<Written, keyof SupervisorStats> = {
@@ -239,5 +265,6 @@ const COUNTERS: Record<Written, keyof SupervisorStats> = {
   failed: 'failed',
   requeued: 'requeued',
   released: 'released',
+  snoozed: 'snoozed',
   stale: 'stale',
 };

@@ -24,10 +24,15 @@ export abstract class LeaderTask implements Service {
 
   constructor(
     readonly name: string,
-    intervalMs: number,
+    private readonly fixedIntervalMs: number,
     { leads, health, log }: LeaderTaskOptions,
   ) {
-    this.periodic = new Periodic({ name, intervalMs, task: () => (health.isDown || !leads() ? Promise.resolve() : this.run()), health, log });
+    this.periodic = new Periodic({ name, intervalMs: () => this.nextIntervalMs(), task: () => (health.isDown || !leads() ? Promise.resolve() : this.run()), health, log });
+  }
+
+  /** Time to the next run: the fixed interval, unless a task knows better. */
+  protected nextIntervalMs(): number {
+    return this.fixedIntervalMs;
   }
 
   /** One run of the task. */

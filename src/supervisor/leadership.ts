@@ -81,7 +81,7 @@ export class Leadership implements Service {
     this.termEnd = termEnd;
     const leads = this.leads;
     if (led === leads) return;
-    this.options.log.info({ supervisorId: this.options.supervisorId, leads }, leads ? 'this supervisor now leads maintenance (lease recovery, retention, vacuum)' : 'this supervisor no longer leads maintenance');
+    this.options.log.info({ supervisorId: this.options.supervisorId, leads }, leads ? 'this supervisor now leads maintenance (lease recovery, retention, vacuum, cron)' : 'this supervisor no longer leads maintenance');
     this.options.onChange(leads);
   }
 }

@@ -9,7 +9,9 @@ import { connectionOptions, defaultThreadMemoryMb, resolveOptions, retentionOpti
 import { openDatabase, type Database } from '../db/connect.js';
 import type { EmbeddedServer } from '../db/embedded.js';
 import { isMigrated, migrate, migrateCommandFor } from '../db/migrate.js';
+import { flowStatements } from '../db/sql/flow.js';
 import { maintenanceStatements } from '../db/sql/maintenance.js';
+import { controlChannel } from '../db/sql/statement.js';
 import { supervisorStatements } from '../db/sql/supervisor.js';
 import { createLogger, type Logger } from '../log.js';
 import { SupervisorMetrics } from '../metrics/metrics.js';
@@ -18,6 +20,8 @@ import { WorkerPool } from '../worker/pool.js';
 import { resolveTasksPath } from '../worker/tasks.js';
 import { Claimer } from './claimer.js';
 import { Completer } from './completer.js';
+import { CronScheduler } from './cron-scheduler.js';
+import { Gates } from './gates.js';
 import { DatabaseHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { Holdings } from './holdings.js';
@@ -27,7 +31,8 @@ import { Offer } from './offer.js';
 import { Recovery } from './recovery.js';
 import { Retention } from './retention.js';
 import { Services, type Service } from './service.js';
-import { TimeoutWatchdog } from './timeouts.js';
+import { StopWatchdog } from './stop-watchdog.js';
+import { TaskPolicies } from './task-policies.js';
 import { Vacuum } from './vacuum.js';
 import { Wakeup } from './wakeup.js';
 
@@ -129,7 +134,7 @@ export class Supervisor {
     return this.flow?.stats ?? noStats();
   }
 
-  /** Whether this supervisor leads maintenance (lease recovery, retention, vacuum) for its schema. */
+  /** Whether this supervisor leads maintenance (lease recovery, retention, vacuum, cron) for its schema. */
   get leads(): boolean {
     return this.leadership?.leads ?? false;
   }
@@ -161,7 +166,8 @@ export class Supervisor {
       // database is started, created or migrated.
       const threadMemoryMb = config.threadMemoryMb ?? defaultThreadMemoryMb(config.threads);
       this.pool = new WorkerPool({ ...config, threadMemoryMb, tasksPath, databaseUrl: config.databaseUrl ?? '' }, log);
-      const tasks = await this.pool.describeTasks();
+      const policies = new TaskPolicies(await this.pool.describeTasks(), config.jobTimeout);
+      const tasks = policies.names;
       if (config.metricsPort !== 0) await this.services.start(this.metricsServer());
       this.db = await openDatabase(
         {
@@ -174,7 +180,8 @@ export class Supervisor {
         log,
       );
       await this.prepareSchema(this.db);
-      await this.services.start(...this.assemble(this.db, this.pool, tasks));
+      await this.db.pool.query(flowStatements(config.schema).saveTaskDefaults, policies.defaultsColumns());
+      await this.services.start(...this.assemble(this.db, this.pool, policies));
       log.info(
         {
           supervisorId: this.id,
@@ -214,7 +221,9 @@ export class Supervisor {
   }
 
   /** The services in the order they start: each relies on those before it until it stops. */
-  private assemble(db: Database, pool: WorkerPool, tasks: string[]): Service[] {
+  private assemble(db: Database, pool: WorkerPool, policies: TaskPolicies): Service[] {
+    const tasks = policies.names;
+    const timeoutFor = (task: string, own: number | null) => policies.timeoutMs(task, own);
     const { config, log, sql, id: supervisorId, holdings, offerChannel, health } = this;
     const offer = new Offer({
       pool: db.claimPool,
@@ -225,16 +234,27 @@ export class Supervisor {
       leaseMs: config.lease,
       canOffer: () => wakeup.listening,
     });
+    const flowSql = flowStatements(config.schema);
+    const gates = new Gates({
+      pool: db.pool,
+      statement: flowSql.gates,
+      queues: config.queues,
+      health,
+      log,
+      onChange: () => claimer.wake(),
+    });
     const claimer: Claimer = new Claimer({
       pool: db.claimPool,
       statement: sql.claimJobs,
       statementWithOffer: sql.claimJobsWithOffer,
+      gatedStatement: flowSql.claimGated,
+      gated: () => gates.active,
       offer,
       supervisorId,
       tasks,
       queues: config.queues,
       leaseMs: config.lease,
-      jobTimeoutMs: config.jobTimeout,
+      timeoutFor,
       health,
       freeSlots: () => flow.freeSlots,
       onClaimed: (jobs) => flow.claimed(jobs),
@@ -245,6 +265,7 @@ export class Supervisor {
       supervisorId,
       log,
       health,
+      retryDelayMs: (job) => policies.retryDelayMs(job.task, job.attempt),
       onWritten: (job, written, result) => flow.written(job, written, result),
     });
     const flow: JobFlow = new JobFlow({
@@ -257,7 +278,7 @@ export class Supervisor {
       log,
       threads: config.threads,
       concurrency: config.concurrency,
-      jobTimeoutMs: config.jobTimeout,
+      timeoutFor,
       shutdownTimeoutMs: config.shutdownTimeout,
       syncNotifications: () => wakeup.sync(),
     });
@@ -269,6 +290,9 @@ export class Supervisor {
       listen: sql.listen,
       listenOffers: sql.listenOffers(offerChannel),
       offerChannel,
+      listenControl: sql.listenControl,
+      controlChannel: controlChannel(config.schema),
+      control: (message) => this.control(message, { flow, gates, claimer, cron }),
       ping: sql.ping,
       pollIntervalMs: config.pollInterval,
       log,
@@ -298,6 +322,14 @@ export class Supervisor {
       onDeleted: (status, count) => this.metrics.jobsDeleted(status, count),
     });
     const vacuum = new Vacuum({ pool: db.pool, sql: maintenance, leads: () => leadership.leads, health, log });
+    const cron = new CronScheduler({
+      pool: db.pool,
+      sql: flowSql,
+      leads: () => leadership.leads,
+      health,
+      log,
+      onFired: (schedule, jobs) => log.debug({ schedule, jobs }, 'added the jobs of a schedule\'s due ticks'),
+    });
     const leadership = new Leadership({
       pool: db.pool,
       sql: maintenance,
@@ -310,20 +342,41 @@ export class Supervisor {
         recovery.runSoon();
         retention.runSoon();
         vacuum.runSoon();
+        cron.runSoon();
       },
     });
     this.leadership = leadership;
     return [
       new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health, log }),
       wakeup,
+      gates,
       recovery,
       retention,
       vacuum,
+      cron,
       // After the services it runs, so that winning the lead at start runs them at once.
       leadership,
-      new TimeoutWatchdog(pool, holdings),
+      new StopWatchdog(pool, holdings),
       flow,
     ];
+  }
+
+  /** Acts on a message of the control channel (see controlChannel in db/sql/statement.ts). */
+  private control(message: string, to: { flow: JobFlow; gates: Gates; claimer: Claimer; cron: CronScheduler }): void {
+    let parsed: { cancel?: unknown; queues?: unknown; keyed?: unknown; schedules?: unknown };
+    try {
+      parsed = JSON.parse(message) as typeof parsed;
+    } catch {
+      this.log.warn({ message: message.slice(0, 200) }, 'ignored a malformed message on the control channel');
+      return;
+    }
+    if (Array.isArray(parsed.cancel)) to.flow.cancelled(parsed.cancel.map(String));
+    if (parsed.queues) to.gates.refresh();
+    if (parsed.schedules) to.cron.runSoon();
+    if (parsed.keyed) {
+      to.gates.keyedJobAdded();
+      to.claimer.wake();
+    }
   }
 
   /**

@@ -2,7 +2,8 @@
  * Wakes the claimer: LISTEN on the schema's channel so a new job starts
  * within milliseconds, and a poll for scheduled jobs and lost notifications.
  * The same connection listens on this supervisor's own channel, where jobs
- * handed to its offer arrive (see offer.ts). The listening connection is
+ * handed to its offer arrive (see offer.ts), and on the schema's control
+ * channel (queue settings, cancelled jobs, schedules). The listening connection is
  * re-opened with backoff when it drops.
  */
 import pg from 'pg';
@@ -24,6 +25,11 @@ export interface WakeupOptions {
   /** The LISTEN statement of this supervisor's own channel, and the channel's name. */
   listenOffers: Statement;
   offerChannel: string;
+  /** The LISTEN statement of the control channel, and the channel's name. */
+  listenControl: Statement;
+  controlChannel: string;
+  /** Receives each message of the control channel. */
+  control: (message: string) => void;
   /** A statement for {@link Wakeup.sync}. */
   ping: Statement;
   /** Receives the notification text of each job handed to this supervisor. */
@@ -79,6 +85,7 @@ export class Wakeup implements Service {
     const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: connectTimeoutMs, ...KEEP_ALIVE });
     client.on('notification', ({ channel, payload }) => {
       if (channel === this.options.offerChannel) this.options.handedOff(payload ?? '');
+      else if (channel === this.options.controlChannel) this.options.control(payload ?? '');
       else this.options.wake();
     });
     client.on('error', (error) => this.lost(client, error));
@@ -86,6 +93,7 @@ export class Wakeup implements Service {
     await client.connect();
     await client.query(this.options.listen.text);
     await client.query(this.options.listenOffers.text);
+    await client.query(this.options.listenControl.text);
     this.client = client;
   }
 

@@ -11,18 +11,21 @@ import type { BatchTask, JobEnvelope, Outcome } from './protocol.js';
  * - `error`: the attempt failed; retried after a backoff while attempts remain;
  * - `requeue`: stopped by shutdown; pending again now, the attempt counted;
  * - `release`: never started, or killed with its thread through no fault of
- *   its own; pending again now, the attempt not counted.
+ *   its own; pending again now, the attempt not counted;
+ * - `snooze`: the handler asked to run again after `delayMs`; the attempt
+ *   not counted.
  */
 export type JobResult =
   | { kind: 'success' }
   | { kind: 'error'; error: string }
   | { kind: 'requeue'; error: string }
-  | { kind: 'release' };
+  | { kind: 'release' }
+  | { kind: 'snooze'; delayMs: number };
 
 /** Why a thread ended while it held this batch. */
 export type ThreadDeath =
-  /** We terminated it because `culprit` overran its timeout. */
-  | { cause: 'timeout'; culprit: { batch: Batch; index: number }; error: string }
+  /** We terminated it because `culprit` did not stop after its signal was aborted (timeout or cancel). */
+  | { cause: 'stopped'; culprit: { batch: Batch; index: number }; error: string }
   /** We terminated it at the end of a shutdown. */
   | { cause: 'shutdown' }
   /**
@@ -58,7 +61,8 @@ export class Batch<J extends JobEnvelope = JobEnvelope> {
     return this.collect((index) => {
       if (this.progress.state(index) === JobState.Released) return { kind: 'release' };
       const outcome = outcomes[index];
-      return outcome ? { kind: 'error', error: outcome.error } : { kind: 'success' };
+      if (!outcome) return { kind: 'success' };
+      return 'snoozeMs' in outcome ? { kind: 'snooze', delayMs: outcome.snoozeMs } : { kind: 'error', error: outcome.error };
     });
   }
 
@@ -80,7 +84,7 @@ export class Batch<J extends JobEnvelope = JobEnvelope> {
 
   private runningAtDeath(index: number, death: ThreadDeath): JobResult {
     switch (death.cause) {
-      case 'timeout':
+      case 'stopped':
         return death.culprit.batch === this && death.culprit.index === index
           ? { kind: 'error', error: death.error }
           : { kind: 'release' };

@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import type { Batch, JobResult, ThreadDeath } from './batch.js';
 import { JobState } from './progress.js';
 import { describeError } from './errors.js';
-import { TaskModuleError } from './tasks.js';
+import { TaskModuleError, type TaskPolicy } from './tasks.js';
 import type { JobEnvelope, Outcome, ThreadData } from './protocol.js';
 
 export interface PoolOptions extends ThreadData {
@@ -86,9 +86,9 @@ export class WorkerPool {
   }
 
   /** Loads the task module in a thread and returns its task names; rejects with the load error. */
-  async describeTasks(): Promise<string[]> {
+  async describeTasks(): Promise<Map<string, TaskPolicy>> {
     try {
-      return (await this.piscina.run(null, { name: 'describeTasks' })) as string[];
+      return new Map((await this.piscina.run(null, { name: 'describeTasks' })) as [string, TaskPolicy][]);
     } catch (error) {
       // The thread's TaskModuleError arrives as a plain Error: its message is what the user needs.
       throw new TaskModuleError((error as Error).message);
@@ -138,7 +138,7 @@ export class WorkerPool {
       batch.jobs.forEach((job, index) => {
         const state = batch.progress.state(index);
         if (state !== JobState.Running && state !== JobState.Queued) return;
-        const isCulprit = death.cause === 'timeout'
+        const isCulprit = death.cause === 'stopped'
           ? death.culprit.batch === batch && death.culprit.index === index
           : state === JobState.Running && (!death.culpritKnown || batch.progress.culprit === index);
         if (isCulprit) blamed.push({ jobId: job.id, task: job.task });

@@ -25,6 +25,7 @@ export const enum AbortReason {
   Timeout = 1,
   LeaseLost = 2,
   Shutdown = 3,
+  Cancelled = 4,
 }
 
 /** Int32 slots before the per-job ones: the id of the thread running the batch; 1 + the job that called process.exit(). */

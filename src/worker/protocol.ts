@@ -19,8 +19,12 @@ export interface BatchTask {
   progress: SharedArrayBuffer;
 }
 
-/** A job's result from the thread: `null` when it succeeded, else the error text kept in `last_error`. */
-export type Outcome = null | { error: string };
+/**
+ * A job's result from the thread: `null` when it succeeded, the error text
+ * kept in `last_error` when it failed, or the delay it asked to run again
+ * after (ctx.snooze).
+ */
+export type Outcome = null | { error: string } | { snoozeMs: number };
 
 /** `workerData` of every thread. */
 export interface ThreadData {

@@ -7,8 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError } from '../config.js';
+import { ConfigError, parseDuration } from '../config.js';
 import type { Logger } from '../log.js';
+import type { Snooze } from './job-context.js';
 
 /** What a handler receives beside its payload. */
 export interface TaskContext {
@@ -23,6 +24,12 @@ export interface TaskContext {
   signal: AbortSignal;
   /** A logger whose lines carry the job id, task and attempt. */
   logger: Logger;
+  /**
+   * Asks to run the job again after `delay` (ms, or a string such as
+   * `'5m'`) without counting a failed attempt: `return ctx.snooze('30s')`
+   * (or throw it). For polling external state.
+   */
+  snooze(delay: number | string): Snooze;
 }
 
 /**
@@ -36,7 +43,56 @@ export interface TaskContext {
  */
 export type TaskHandler<Payload = any, Result = unknown> = (payload: Payload, ctx: TaskContext) => Result | Promise<Result>;
 
-export type TaskTable = Map<string, TaskHandler>;
+/**
+ * How long to wait before retrying a failed attempt: `exponential` waits
+ * `base` × 2^(attempt − 1), at most `max`, with ±25% jitter (the default:
+ * 5 s up to 1 h); `fixed` waits `delay` every time.
+ */
+export type Backoff =
+  | { type: 'exponential'; base?: number | string; max?: number | string }
+  | { type: 'fixed'; delay: number | string };
+
+/**
+ * Defaults a task declares for its jobs; a job's own options win. Durations
+ * in ms or as strings such as `'30s'`.
+ */
+export interface TaskDefaults {
+  queue?: string;
+  priority?: number;
+  maxAttempts?: number;
+  timeout?: number | string;
+  backoff?: Backoff;
+}
+
+/**
+ * A task with its defaults, exported in place of a bare handler:
+ *
+ * ```ts
+ * export const sendEmail: TaskDefinition<{ to: string }> = {
+ *   queue: 'mail', maxAttempts: 5, backoff: { type: 'fixed', delay: '5s' },
+ *   async handler(payload, ctx) { ... },
+ * };
+ * ```
+ */
+export interface TaskDefinition<Payload = any, Result = unknown> extends TaskDefaults {
+  handler: TaskHandler<Payload, Result>;
+}
+
+/** A task's defaults as the supervisor uses them: validated, durations in ms. */
+export interface TaskPolicy {
+  queue?: string;
+  priority?: number;
+  maxAttempts?: number;
+  timeoutMs?: number;
+  backoff?: { type: 'exponential'; baseMs: number; maxMs: number } | { type: 'fixed'; delayMs: number };
+}
+
+export interface LoadedTask {
+  handler: TaskHandler;
+  policy: TaskPolicy;
+}
+
+export type TaskTable = Map<string, LoadedTask>;
 
 /** A `--tasks` path that cannot be used; the message says why and how to fix it. */
 export class TaskModuleError extends Error {
@@ -83,16 +139,60 @@ async function loadFile(file: string): Promise<TaskTable> {
   const module = await importModule(file);
   const tasks: TaskTable = new Map();
   for (const [name, value] of Object.entries(module)) {
-    if (typeof value === 'function' && name !== 'default') tasks.set(name, value as TaskHandler);
+    const task = name === 'default' ? undefined : asTask(value, name, file);
+    if (task) tasks.set(name, task);
   }
   // `export default { sendEmail, resize }` is accepted too.
   const fallback = module.default;
-  if (fallback && typeof fallback === 'object') {
+  if (fallback && typeof fallback === 'object' && !isDefinition(fallback)) {
     for (const [name, value] of Object.entries(fallback)) {
-      if (typeof value === 'function' && !tasks.has(name)) tasks.set(name, value as TaskHandler);
+      const task = tasks.has(name) ? undefined : asTask(value, name, file);
+      if (task) tasks.set(name, task);
     }
   }
   return tasks;
+}
+
+function isDefinition(value: unknown): value is TaskDefinition {
+  return typeof value === 'object' && value !== null && 'handler' in value;
+}
+
+/** An export as a task: a handler, or a definition with defaults; anything else is not a task. */
+function asTask(value: unknown, name: string, file: string): LoadedTask | undefined {
+  if (typeof value === 'function') return { handler: value as TaskHandler, policy: {} };
+  if (!isDefinition(value)) return undefined;
+  if (typeof value.handler !== 'function') throw new TaskModuleError(`${file}: task '${name}': handler must be a function`);
+  return { handler: value.handler, policy: taskPolicy(value, `${file}: task '${name}'`) };
+}
+
+/** Validates a task's defaults; the error names the task and the field. */
+export function taskPolicy(defaults: TaskDefaults, where: string): TaskPolicy {
+  const fail = (field: string, must: string, got: unknown): never => {
+    throw new TaskModuleError(`${where}: ${field} must be ${must} (got ${JSON.stringify(got)})`);
+  };
+  const policy: TaskPolicy = {};
+  const { queue, priority, maxAttempts, timeout, backoff } = defaults;
+  const int = (value: number, min: number) => Number.isInteger(value) && value >= min && value <= 2_147_483_647;
+  const ms = (field: string, value: number | string): number => {
+    let parsed: number;
+    try {
+      parsed = typeof value === 'number' ? value : parseDuration(value, field);
+    } catch {
+      return fail(field, "a duration in ms or such as '30s'", value);
+    }
+    return int(parsed, 1) ? parsed : fail(field, 'a duration from 1 ms to about 24 days', value);
+  };
+  if (queue !== undefined) policy.queue = typeof queue === 'string' && queue.trim() !== '' ? queue : fail('queue', 'a queue name', queue);
+  if (priority !== undefined) policy.priority = int(priority, -2_147_483_648) ? priority : fail('priority', 'a whole number', priority);
+  if (maxAttempts !== undefined) policy.maxAttempts = int(maxAttempts, 1) ? maxAttempts : fail('maxAttempts', 'a whole number of at least 1', maxAttempts);
+  if (timeout !== undefined) policy.timeoutMs = ms('timeout', timeout);
+  if (backoff !== undefined) {
+    if (backoff?.type === 'fixed') policy.backoff = { type: 'fixed', delayMs: ms('backoff.delay', backoff.delay) };
+    else if (backoff?.type === 'exponential') {
+      policy.backoff = { type: 'exponential', baseMs: ms('backoff.base', backoff.base ?? 5000), maxMs: ms('backoff.max', backoff.max ?? 3_600_000) };
+    } else fail('backoff', "{ type: 'exponential', base, max } or { type: 'fixed', delay }", backoff);
+  }
+  return policy;
 }
 
 async function loadDirectory(dir: string): Promise<TaskTable> {
@@ -101,11 +201,11 @@ async function loadDirectory(dir: string): Promise<TaskTable> {
   for (const file of files) {
     const name = basename(file, extname(file));
     const module = await importModule(join(dir, file));
-    const handler = typeof module.default === 'function' ? module.default : module[name];
-    if (typeof handler !== 'function') {
-      throw new TaskModuleError(`${join(dir, file)}: the default export must be the handler of task '${name}'`);
+    const task = asTask(module.default, name, join(dir, file)) ?? asTask(module[name], name, join(dir, file));
+    if (!task) {
+      throw new TaskModuleError(`${join(dir, file)}: the default export must be the handler of task '${name}' (or a definition with a handler)`);
     }
-    tasks.set(name, handler as TaskHandler);
+    tasks.set(name, task);
   }
   return tasks;
 }

@@ -9,11 +9,11 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { threadId, workerData } from 'node:worker_threads';
 import { createLogger, type Logger } from '../log.js';
 import { describeError } from './errors.js';
-import { JobContext } from './job-context.js';
+import { JobContext, Snooze } from './job-context.js';
 import { Limiter } from './limiter.js';
 import { AbortReason, BatchProgress } from './progress.js';
 import type { BatchTask, JobEnvelope, Outcome, ThreadData } from './protocol.js';
-import { loadTasks, type TaskHandler, type TaskTable } from './tasks.js';
+import { loadTasks, type TaskHandler, type TaskPolicy, type TaskTable } from './tasks.js';
 
 const data = workerData as ThreadData;
 const limiter = new Limiter(data.concurrency);
@@ -32,7 +32,7 @@ interface RunningJob {
 /** Running jobs, whose abort flags the main thread may raise. */
 const running = new Set<RunningJob>();
 /** How often a thread looks at the abort flags while it runs jobs. */
-const ABORT_CHECK_MS = 50;
+const ABORT_CHECK_MS = 25;
 let abortChecker: NodeJS.Timeout | undefined;
 
 /**
@@ -100,8 +100,8 @@ export default async function runBatch(task: BatchTask): Promise<Outcome[]> {
 }
 
 /** Loads the task module and returns its task names (called once at start-up). */
-export async function describeTasks(): Promise<string[]> {
-  return [...(await handlers()).keys()];
+export async function describeTasks(): Promise<[string, TaskPolicy][]> {
+  return [...(await handlers())].map(([name, task]) => [name, task.policy]);
 }
 
 async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgress, index: number): Promise<Outcome> {
@@ -112,11 +112,12 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
   const timer = job.timeoutMs > 0 ? setTimeout(() => entry.ctx.abort(timeoutError(job)), job.timeoutMs) : undefined;
   let outcome: Outcome = null;
   try {
-    const handler = table.get(job.task);
+    const handler = table.get(job.task)?.handler;
     if (!handler) throw new Error(`unknown task '${job.task}': the task module ${data.tasksPath} has no handler by that name`);
-    await jobContext.run(entry, call, handler, job, entry);
+    const value = await jobContext.run(entry, call, handler, job, entry);
+    if (value instanceof Snooze) outcome = { snoozeMs: value.ms };
   } catch (error) {
-    outcome = { error: describeError(error) };
+    outcome = error instanceof Snooze ? { snoozeMs: error.ms } : { error: describeError(error) };
   } finally {
     clearTimeout(timer);
     running.delete(entry);
@@ -125,9 +126,9 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
   // A job that overran its timeout fails even if it then returned normally.
   const reason = entry.ctx.abortReason;
   if (reason instanceof JobTimeoutError) {
-    outcome = { error: describeError(reason) + (outcome ? `\nthe handler then threw: ${outcome.error}` : '') };
+    outcome = { error: describeError(reason) + (outcome && 'error' in outcome ? `\nthe handler then threw: ${outcome.error}` : '') };
   }
-  progress.finish(index, outcome === null, Date.now());
+  progress.finish(index, outcome === null || 'snoozeMs' in outcome, Date.now());
   return outcome;
 }
 
@@ -147,6 +148,7 @@ const ABORT_MESSAGES: Record<number, string> = {
   [AbortReason.Timeout]: 'job timed out',
   [AbortReason.LeaseLost]: 'this supervisor lost the job (its lease expired or the job was cancelled)',
   [AbortReason.Shutdown]: 'the supervisor is shutting down',
+  [AbortReason.Cancelled]: 'the job was cancelled',
 };
 
 /** While jobs run, turns abort flags raised by the main thread into aborted signals. */

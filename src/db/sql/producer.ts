@@ -1,28 +1,55 @@
 /** Statements of the producer API and the CLI: add, retry, cancel, list. */
-import { statement } from './statement.js';
+import { JOB_DEFAULTS } from '../../config.js';
+import { GATED_QUEUES } from './supervisor.js';
+import { controlChannel, statement } from './statement.js';
+
+/**
+ * A job's queue, priority and attempts: its own, else its task's defaults
+ * (task_defaults, declared by the task module), else the table's.
+ */
+export const RESOLVED = (given: { queue: string; priority: string; maxAttempts: string }) => `
+  coalesce(${given.queue}, d.queue, '${JOB_DEFAULTS.queue}') as queue,
+  coalesce(${given.priority}, d.priority, ${JOB_DEFAULTS.priority}) as priority,
+  coalesce(${given.maxAttempts}, d.max_attempts, ${JOB_DEFAULTS.maxAttempts}) as max_attempts`;
 
 export function producerStatements(schema: string) {
   return {
     /**
      * Adds any number of jobs in one round trip: one array per column.
      * A job whose job_key already exists is skipped (de-duplication).
+     * Jobs with a concurrency key are claimed apart (claim_gated): adding
+     * one tells the supervisors so on the control channel. Rows are
+     * inserted, and so returned, in the order given (the join with the
+     * task defaults could reorder them).
      */
     insertJobs: statement(
       schema,
       'insert-jobs',
-      `insert into $S.jobs (task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms)
-       select t.task, t.queue, t.job_data::jsonb, t.priority, coalesce(t.run_at, now()), t.max_attempts, t.job_key, t.timeout_ms
-       from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[])
-         as t(task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms)
-       on conflict (job_key) where job_key is not null do nothing
-       returning job_id, job_key`,
+      `with added as (
+         insert into $S.jobs (task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms,
+                              concurrency_key, concurrency_limit)
+         select t.task, r.queue, t.job_data::jsonb, r.priority, coalesce(t.run_at, now()), r.max_attempts, t.job_key,
+                t.timeout_ms, t.concurrency_key, t.concurrency_limit
+         from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[],
+                     $9::text[], $10::int[]) with ordinality
+           as t(task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms, concurrency_key, concurrency_limit, n)
+           left join $S.task_defaults d on d.task = t.task,
+           lateral (select ${RESOLVED({ queue: 't.queue', priority: 't.priority', maxAttempts: 't.max_attempts' })}) r
+         order by t.n
+         on conflict (job_key) where job_key is not null do nothing
+         returning job_id, job_key, concurrency_key)
+       select job_id, job_key,
+         (select pg_notify('${controlChannel(schema)}', '{"keyed":true}') where exists (
+            select 1 from added where concurrency_key is not null)) as keyed
+       from added`,
     ),
     /**
      * Adds one job: the same as insert-jobs for a single row, without the
      * arrays, which makes `Queue.add` about 0.1 ms faster per call.
      *
-     * A due job without a job_key goes straight to a supervisor that offers
-     * a free slot (migrations/003_hand_off.sql) and knows its task and
+     * A due job without a job_key or concurrency_key, in a queue neither
+     * paused nor limited, goes straight to a supervisor that offers a free
+     * slot (migrations/003_hand_off.sql) and knows its task and
      * queue: the job is inserted already claimed for that supervisor
      * (attempt 1, leased), the offer is used up, and the job travels on the
      * offer's channel in the form a claim returns. That saves the
@@ -38,34 +65,42 @@ export function producerStatements(schema: string) {
     insertJob: statement(
       schema,
       'insert-job',
-      `with offer as (
+      `with spec as materialized (
+         select $1::text as task, $3::text as job_data, coalesce($5::timestamptz, now()) as run_at, $7::text as job_key,
+                $8::int as timeout_ms, $9::text as concurrency_key, $10::int as concurrency_limit,
+                ${RESOLVED({ queue: '$2::text', priority: '$4::int', maxAttempts: '$6::int' })}
+         from (values (true)) as one (x) left join $S.task_defaults d on d.task = $1::text),
+       offer as (
          delete from $S.offers o
          where o.supervisor_id = (
-           select f.supervisor_id from $S.offers f join $S.supervisors s using (supervisor_id)
-           where $7::text is null and coalesce($5::timestamptz, now()) <= now()
-             and $1::text = any(s.tasks) and (s.queues = '{}' or $2::text = any(s.queues))
+           select f.supervisor_id from spec, $S.offers f join $S.supervisors s using (supervisor_id)
+           where spec.job_key is null and spec.concurrency_key is null and spec.run_at <= now()
+             and spec.task = any(s.tasks) and (s.queues = '{}' or spec.queue = any(s.queues))
+             and spec.queue <> all(${GATED_QUEUES})
              and s.heartbeat_at > now() - f.lease_ms / 2 * interval '1 millisecond'
-             and octet_length($3::text) <= 7000
-             and octet_length(json_build_object('task', $1::text, 'queue', $2::text, 'payload', $3::text::jsonb::text)::text) <= 7800
+             and octet_length(spec.job_data) <= 7000
+             and octet_length(json_build_object('task', spec.task, 'queue', spec.queue, 'payload', spec.job_data::jsonb::text)::text) <= 7800
            limit 1
            for update of f skip locked)
          returning o.channel, o.supervisor_id, o.lease_ms),
        added as (
          insert into $S.jobs (task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms,
-                              job_status, attempts, locked_by, locked_until, started_at)
-         select $1::text, $2::text, $3::text::jsonb, $4::int, coalesce($5::timestamptz, now()), $6::int, $7::text, $8::int,
+                              concurrency_key, concurrency_limit, job_status, attempts, locked_by, locked_until, started_at)
+         select spec.task, spec.queue, spec.job_data::jsonb, spec.priority, spec.run_at, spec.max_attempts, spec.job_key,
+                spec.timeout_ms, spec.concurrency_key, spec.concurrency_limit,
                 case when offer.supervisor_id is null then 'pending' else 'running' end,
                 case when offer.supervisor_id is null then 0 else 1 end,
                 offer.supervisor_id, now() + offer.lease_ms * interval '1 millisecond',
                 case when offer.supervisor_id is null then null else now() end
-         from (values (true)) as one (x) left join offer on true
+         from spec left join offer on true
          on conflict (job_key) where job_key is not null do nothing
-         returning job_id, task, queue, job_data, attempts, max_attempts, timeout_ms)
+         returning job_id, task, queue, job_data, attempts, max_attempts, timeout_ms, concurrency_key)
        select a.job_id,
          (select set_config('pg_supervisor.handed_off', 'on', true) || pg_notify(offer.channel, json_build_object(
                    'id', a.job_id::text, 'task', a.task, 'queue', a.queue, 'payload', a.job_data::text,
                    'attempt', a.attempts, 'max_attempts', a.max_attempts, 'timeout_ms', a.timeout_ms, 'lag_s', 0)::text)::text
-          from offer) as handed_off
+          from offer) as handed_off,
+         (select pg_notify('${controlChannel(schema)}', '{"keyed":true}') where a.concurrency_key is not null) as keyed
        from added a`,
     ),
     jobIdsByKey: statement(
@@ -87,14 +122,29 @@ export function producerStatements(schema: string) {
          and ($2::text is null or task = $2::text)
        returning job_id`,
     ),
-    /** Cancels jobs that have not finished; a running job's completion is then refused by the fence. */
+    /**
+     * Cancels jobs that have not finished. The supervisors holding running
+     * ones hear it on the control channel (ids in messages of at most 500,
+     * well under the 8,000-byte limit) and abort them at once; whatever
+     * such a job returns is refused by the fence.
+     */
     cancelJobs: statement(
       schema,
       'cancel-jobs',
-      `update $S.jobs
-       set job_status = 'cancelled', finished_at = now(), updated_at = now(), locked_by = null, locked_until = null
-       where job_id = any($1::bigint[]) and job_status in ('pending', 'running')
-       returning job_id`,
+      `with target as materialized (
+         select job_id, job_status as was from $S.jobs
+         where job_id = any($1::bigint[]) and job_status in ('pending', 'running')
+         for update),
+       cancelled as (
+         update $S.jobs j
+         set job_status = 'cancelled', finished_at = now(), updated_at = now(), locked_by = null, locked_until = null
+         from target t where j.job_id = t.job_id
+         returning j.job_id, t.was),
+       told as (
+         select pg_notify('${controlChannel(schema)}', json_build_object('cancel', array_agg(job_id::text))::text)
+         from (select job_id, (row_number() over ()) / 500 as chunk from cancelled where was = 'running') running
+         group by chunk)
+       select job_id, (select count(*) from told)::int as messages from cancelled`,
     ),
     listJobs: statement(
       schema,

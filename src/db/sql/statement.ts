@@ -12,3 +12,12 @@ export interface Statement {
 export function statement(schema: string, name: string, text: string): Statement {
   return { name: `${schema}.${name}`, text: text.replaceAll('$S', `"${schema}"`).replace(/\s+/g, ' ').trim() };
 }
+
+/**
+ * The schema's control channel (migrations/007_flow_control.sql): queue
+ * settings changed, a job with a concurrency key added, jobs cancelled,
+ * schedules changed.
+ */
+export function controlChannel(schema: string): string {
+  return `${schema}_control`;
+}

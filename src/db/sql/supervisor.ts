@@ -1,7 +1,15 @@
 /** Statements of a running supervisor: claim, complete, heartbeat, recovery. */
-import { statement, type Statement } from './statement.js';
+import { controlChannel, statement, type Statement } from './statement.js';
 
 /** Columns a claim returns, as the supervisor dispatches them. */
+/**
+ * Queues the plain claim and the hand-off leave to claim_gated()
+ * (migrations/007_flow_control.sql): paused ones, and those with a limit.
+ * The queues table is tiny, and read once per statement.
+ */
+export const GATED_QUEUES = `array(select g.queue from $S.queues g
+  where g.paused or g.concurrency is not null or g.rate_limit is not null)`;
+
 const CLAIMED = `j.job_id as id, j.task, j.queue, j.job_data::text as payload, j.attempts as attempt,
   j.max_attempts, j.timeout_ms, extract(epoch from now() - j.run_at)::float8 as lag_s`;
 
@@ -9,6 +17,13 @@ const CLAIMED = `j.job_id as id, j.task, j.queue, j.job_data::text as payload, j
  * Claims up to `limit` due jobs of the tasks this supervisor knows ($1) for
  * supervisor $3, with a lease of $4 ms. One short statement: no
  * transaction stays open while the jobs run.
+ *
+ * Jobs with a concurrency key, and jobs of paused or limited queues, are
+ * left to the gated claim (claim_gated, migrations/007_flow_control.sql).
+ * The queue is compared as `queue || ''` so that the planner estimates the
+ * test without the column's statistics: on `queue` itself, a generic plan
+ * took it to exclude nearly every row (one queue in the table) and chose
+ * a sequential scan and a sort over the index.
  *
  * Jobs are taken in (priority, run_at, job_id) order. The recursive CTE
  * lists the priorities that have pending jobs (one index probe each),
@@ -41,17 +56,17 @@ function claimUpdate(queues: string[], limit: string): string {
         locked_until = now() + $4::int * interval '1 millisecond', started_at = now(), updated_at = now()
     where j.job_id = any(array(
       with recursive priorities(priority) as (
-        (select priority from $S.jobs where job_status = 'pending' order by priority limit 1)
+        (select priority from $S.jobs where job_status = 'pending' and concurrency_key is null order by priority limit 1)
         union all
         select (select p.priority from $S.jobs p
-                where p.job_status = 'pending' and p.priority > priorities.priority
+                where p.job_status = 'pending' and p.concurrency_key is null and p.priority > priorities.priority
                 order by p.priority limit 1)
         from priorities where priorities.priority is not null
       )
       select due.job_id from priorities, lateral (
         select job_id, run_at from $S.jobs
-        where job_status = 'pending' and priority = priorities.priority and run_at <= now()
-          and task = any($1::text[]) ${queueFilter}
+        where job_status = 'pending' and concurrency_key is null and priority = priorities.priority and run_at <= now()
+          and task = any($1::text[]) ${queueFilter} and queue || '' <> all(${GATED_QUEUES})
         order by run_at, job_id
         limit ${limit}
         for update skip locked) due
@@ -103,7 +118,9 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * - error: pending again after $5 ms while attempts remain, else failed;
      * - requeue: pending again, the attempt counted (stopped by shutdown);
      * - release: pending again, the attempt not counted (never started, or
-     *   killed with its thread through no fault of its own).
+     *   killed with its thread through no fault of its own);
+     * - snooze: pending again after $5 ms, the attempt not counted (the
+     *   handler asked to run later).
      * Requeued and released jobs keep their run_at, and so their place in
      * line: with a backlog they run next, not after it.
      * Fenced: only rows this supervisor ($6) still holds, at the attempt it
@@ -120,9 +137,9 @@ export function supervisorStatements(schema: string, queues: string[]) {
        set job_status = case when o.kind = 'success' then 'success'
                              when o.kind = 'error' and j.attempts >= j.max_attempts then 'failed'
                              else 'pending' end,
-           attempts = case when o.kind = 'release' then j.attempts - 1 else j.attempts end,
+           attempts = case when o.kind in ('release', 'snooze') then j.attempts - 1 else j.attempts end,
            last_error = coalesce(o.error, j.last_error),
-           run_at = case when o.kind = 'error' and j.attempts < j.max_attempts
+           run_at = case when (o.kind = 'error' and j.attempts < j.max_attempts) or o.kind = 'snooze'
                            then now() + o.retry_delay_ms * interval '1 millisecond'
                          else j.run_at end,
            finished_at = case when o.kind = 'success' or (o.kind = 'error' and j.attempts >= j.max_attempts)
@@ -195,6 +212,8 @@ export function supervisorStatements(schema: string, queues: string[]) {
     ping: statement(schema, 'ping', `select 1`),
     /** The channel the jobs triggers notify (migrations/001_jobs.sql). Not prepared: LISTEN takes no parameters. */
     listen: { name: `${schema}.listen`, text: `listen "${schema}_jobs"` },
+    /** The control channel: queue settings changed, a job with a concurrency key added, jobs cancelled. */
+    listenControl: { name: `${schema}.listen-control`, text: `listen "${controlChannel(schema)}"` },
     /** Listens on a supervisor's own channel, where jobs handed to its offer arrive. Not prepared either. */
     listenOffers: (channel: string): Statement => ({ name: `${schema}.listen-offers`, text: `listen "${channel}"` }),
   };
