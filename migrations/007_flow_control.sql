@@ -41,6 +41,21 @@ create index jobs_keyed_idx on jobs (priority, run_at, job_id) where job_status 
 -- Running jobs by key, for the key's limit. Jobs without a key take no entry.
 create index jobs_running_key_idx on jobs (concurrency_key) where job_status = 'running' and concurrency_key is not null;
 
+-- A job with a key became claimable (added by plain SQL, retried, or
+-- recovered from a dead supervisor): supervisors start their gated claim
+-- if they had none running. Jobs without a key only pay the WHEN test.
+create function notify_keyed() returns trigger language plpgsql as $$
+begin
+  perform pg_notify(tg_table_schema || '_control', '{"keyed":true}');
+  return null;
+end $$;
+create trigger jobs_keyed_inserted after insert on jobs
+  for each row when (new.concurrency_key is not null and new.job_status = 'pending')
+  execute function notify_keyed();
+create trigger jobs_keyed_requeued after update of job_status on jobs
+  for each row when (new.concurrency_key is not null and new.job_status = 'pending' and old.job_status <> 'pending')
+  execute function notify_keyed();
+
 -- Queue settings changed: supervisors re-read them (a resumed queue is
 -- claimed at once). Control messages go on "<schema>_control".
 create function notify_queues() returns trigger language plpgsql as $$

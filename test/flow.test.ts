@@ -160,6 +160,19 @@ describe('limits across supervisors', () => {
     }
   });
 
+  it('a job with a key added by plain SQL starts at once, not at the next reading of the limits', async () => {
+    const running = supervisor('--threads', '1', '--poll-interval', '60s', '--queues', 'sql-keyed');
+    try {
+      await running.started();
+      const [{ job_id: id }] = (await db.query<{ job_id: string }>(
+        `insert into jobs (task, queue, concurrency_key) values ('noop', 'sql-keyed', 'k') returning job_id`,
+      )) as [{ job_id: string }];
+      await waitFor('the keyed job done', async () => (await queue.getJob(id))?.job_status === 'success', 10_000);
+    } finally {
+      await running.stop();
+    }
+  });
+
   it('a rate limit starts at most N jobs in any period, across two supervisors', async () => {
     await queue.setQueue('rated', { rate: '5/1s' });
     const supervisors = [supervisor('--threads', '1', '--concurrency', '8'), supervisor('--threads', '1', '--concurrency', '8')];

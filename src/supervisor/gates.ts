@@ -4,9 +4,11 @@
  * rate limit, or jobs with a concurrency key wait. Without either, the
  * claim path is the plain one and pays nothing for flow control.
  *
- * Re-read at start, on every control message (a queue's settings changed,
- * a job with a key was added), and every 30 s for jobs with a key added by
- * plain SQL, which sends no message.
+ * Read at start and on every control message about queue settings; a
+ * message that a job with a key became claimable (a trigger sends it,
+ * whoever added, retried or recovered the job) turns the gated claim on at
+ * once. Re-read every 30 s, which turns it off once no keyed job waits, and
+ * catches a message lost while the LISTEN connection was down.
  */
 import type pg from 'pg';
 import type { Statement } from '../db/sql/statement.js';
@@ -68,7 +70,7 @@ export class Gates implements Service {
     this.periodic.runSoon();
   }
 
-  /** A job with a key was added: the gated claim runs from now on, even before the reading says so. */
+  /** A job with a key became claimable: the gated claim runs from now on, until a reading finds none waiting. */
   keyedJobAdded(): void {
     this.keyed = true;
   }

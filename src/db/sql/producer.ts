@@ -17,31 +17,24 @@ export function producerStatements(schema: string) {
     /**
      * Adds any number of jobs in one round trip: one array per column.
      * A job whose job_key already exists is skipped (de-duplication).
-     * Jobs with a concurrency key are claimed apart (claim_gated): adding
-     * one tells the supervisors so on the control channel. Rows are
-     * inserted, and so returned, in the order given (the join with the
-     * task defaults could reorder them).
+     * Rows are inserted, and so returned, in the order given (the join
+     * with the task defaults could reorder them).
      */
     insertJobs: statement(
       schema,
       'insert-jobs',
-      `with added as (
-         insert into $S.jobs (task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms,
-                              concurrency_key, concurrency_limit)
-         select t.task, r.queue, t.job_data::jsonb, r.priority, coalesce(t.run_at, now()), r.max_attempts, t.job_key,
-                t.timeout_ms, t.concurrency_key, t.concurrency_limit
-         from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[],
-                     $9::text[], $10::int[]) with ordinality
-           as t(task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms, concurrency_key, concurrency_limit, n)
-           left join $S.task_defaults d on d.task = t.task,
-           lateral (select ${RESOLVED({ queue: 't.queue', priority: 't.priority', maxAttempts: 't.max_attempts' })}) r
-         order by t.n
-         on conflict (job_key) where job_key is not null do nothing
-         returning job_id, job_key, concurrency_key)
-       select job_id, job_key,
-         (select pg_notify('${controlChannel(schema)}', '{"keyed":true}') where exists (
-            select 1 from added where concurrency_key is not null)) as keyed
-       from added`,
+      `insert into $S.jobs (task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms,
+                            concurrency_key, concurrency_limit)
+       select t.task, r.queue, t.job_data::jsonb, r.priority, coalesce(t.run_at, now()), r.max_attempts, t.job_key,
+              t.timeout_ms, t.concurrency_key, t.concurrency_limit
+       from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[],
+                   $9::text[], $10::int[]) with ordinality
+         as t(task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms, concurrency_key, concurrency_limit, n)
+         left join $S.task_defaults d on d.task = t.task,
+         lateral (select ${RESOLVED({ queue: 't.queue', priority: 't.priority', maxAttempts: 't.max_attempts' })}) r
+       order by t.n
+       on conflict (job_key) where job_key is not null do nothing
+       returning job_id, job_key`,
     ),
     /**
      * Adds one job: the same as insert-jobs for a single row, without the
@@ -94,13 +87,12 @@ export function producerStatements(schema: string) {
                 case when offer.supervisor_id is null then null else now() end
          from spec left join offer on true
          on conflict (job_key) where job_key is not null do nothing
-         returning job_id, task, queue, job_data, attempts, max_attempts, timeout_ms, concurrency_key)
+         returning job_id, task, queue, job_data, attempts, max_attempts, timeout_ms)
        select a.job_id,
          (select set_config('pg_supervisor.handed_off', 'on', true) || pg_notify(offer.channel, json_build_object(
                    'id', a.job_id::text, 'task', a.task, 'queue', a.queue, 'payload', a.job_data::text,
                    'attempt', a.attempts, 'max_attempts', a.max_attempts, 'timeout_ms', a.timeout_ms, 'lag_s', 0)::text)::text
-          from offer) as handed_off,
-         (select pg_notify('${controlChannel(schema)}', '{"keyed":true}') where a.concurrency_key is not null) as keyed
+          from offer) as handed_off
        from added a`,
     ),
     jobIdsByKey: statement(
