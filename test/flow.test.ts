@@ -160,6 +160,25 @@ describe('limits across supervisors', () => {
     }
   });
 
+  it('a supervisor with a single slot, offered for hand-off, runs limited and keyed jobs in it', async () => {
+    const running = supervisor('--threads', '1', '--concurrency', '1', '--queues', 'one-slot,one-slot-keys');
+    try {
+      const { supervisorId } = await running.started();
+      await waitFor('the slot offered', async () => (await db.query('select 1 from offers where supervisor_id = $1', [supervisorId])).length === 1);
+      await queue.setQueue('one-slot', { concurrency: 2 });
+      const added = await queue.addMany([
+        ...Array.from({ length: 3 }, () => ({ task: 'noop', queue: 'one-slot' })),
+        ...Array.from({ length: 3 }, (_, i) => ({ task: 'noop', queue: 'one-slot-keys', concurrencyKey: `key:${i}` })),
+      ]);
+      await waitFor('all six done', async () => {
+        const rows = await db.query<{ job_status: string }>('select job_status from jobs where job_id = any($1::bigint[])', [added.map((job) => job.id)]);
+        return rows.every((row) => row.job_status === 'success');
+      }, 10_000);
+    } finally {
+      await running.stop();
+    }
+  });
+
   it('a job with a key added by plain SQL starts at once, not at the next reading of the limits', async () => {
     const running = supervisor('--threads', '1', '--poll-interval', '60s', '--queues', 'sql-keyed');
     try {

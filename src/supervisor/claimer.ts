@@ -5,7 +5,9 @@
  * short means the queue is drained, and only a wake-up (notification or
  * poll) claims again. This keeps queries per job low under load and near zero
  * at rest. A claim that finds the queue drained also offers a free slot for
- * hand-off (see offer.ts), one statement at a time with the claims.
+ * hand-off (see offer.ts), one statement at a time with the claims, unless
+ * the gated claim (limited queues, concurrency keys) is running: that one
+ * needs every free slot.
  *
  * A failed claim is retried by the same loop, after a backoff and, while
  * the database is down, after the heartbeat got through (see health.ts);
@@ -100,18 +102,22 @@ export class Claimer {
   private async claimWhileWanted(): Promise<void> {
     const { offer } = this.options;
     while (!this.stopped) {
+      // The gated claim needs every free slot (with one, the offered one):
+      // while it runs, no slot is offered for hand-off.
+      const gated = this.options.gated();
+      if (gated && offer.standing) await offer.withdraw();
       const free = this.options.freeSlots() - offer.reserved;
       if (this.wanted && (free > 0 || offer.standing)) {
         this.wanted = false;
-        const gated = free > 0 && this.options.gated() ? await this.claimGated(free) : [];
-        if (gated.length > 0) this.options.onClaimed(gated);
-        const jobs = gated.length < free || offer.standing ? await this.claim(free - gated.length) : [];
+        const limited = free > 0 && gated ? await this.claimGated(free) : [];
+        if (limited.length > 0) this.options.onClaimed(limited);
+        const jobs = limited.length < free || offer.standing ? await this.claim(free - limited.length) : [];
         this.failures = 0;
         if (jobs.length > 0) this.options.onClaimed(jobs);
-        const claimed = jobs.length + gated.length;
+        const claimed = jobs.length + limited.length;
         if (claimed > 0 && claimed >= free) this.wanted = true;
         else offer.wanted = true;
-      } else if (offer.due(free)) {
+      } else if (!gated && offer.due(free)) {
         await offer.place();
       } else {
         return;
