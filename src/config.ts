@@ -403,7 +403,9 @@ export function parseRate(raw: unknown, where: string): RateLimit | null {
   if (!match || !Number.isSafeInteger(limit) || limit < 1 || limit > 2_147_483_647) {
     throw new ConfigError(`${where} must be jobs per period, such as 100/1m or 5/1s, or 0 for no limit (got '${text}')`);
   }
-  const periodMs = parseDuration(match[2]!.trim(), `${where}'s period`);
+  const period = match[2]!.trim();
+  if (!/[a-z]$/.test(period)) throw new ConfigError(`${where}: give the period a unit, such as ${limit}/1s or ${limit}/1m (got '${text}')`);
+  const periodMs = parseDuration(period, `${where}'s period`);
   if (periodMs < 1 || periodMs > 2_147_483_647) throw new ConfigError(`${where}'s period must be from 1ms to about 24 days (got '${match[2]}')`);
   return { limit, periodMs };
 }

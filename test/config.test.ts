@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { totalmem } from 'node:os';
-import { ConfigError, connectionOptions, defaultThreadMemoryMb, parseDuration, resolveOptions, runOptions } from '../src/config.js';
+import { ConfigError, connectionOptions, defaultThreadMemoryMb, parseDuration, parseRate, resolveOptions, runOptions } from '../src/config.js';
+import { taskPolicy } from '../src/worker/tasks.js';
 import { describeUrl } from '../src/db/connect.js';
 import { retryDelayMs } from '../src/supervisor/backoff.js';
 
@@ -89,5 +90,31 @@ describe('retry backoff', () => {
     assert.equal(retryDelayMs(1, () => 0), 3_750);
     assert.equal(retryDelayMs(1, () => 0.999999), 6_250);
     assert.equal(retryDelayMs(40, () => 0.5), 3_600_000);
+  });
+});
+
+describe('queue rates', () => {
+  it('reads jobs per period with a unit, 0 or none for no limit, and refuses the rest, saying how to write it', () => {
+    assert.deepEqual(parseRate('100/1m', '--rate'), { limit: 100, periodMs: 60_000 });
+    assert.deepEqual(parseRate('5 / 1s', '--rate'), { limit: 5, periodMs: 1000 });
+    assert.equal(parseRate('0', '--rate'), null);
+    assert.equal(parseRate('none', '--rate'), null);
+    assert.throws(() => parseRate('5/1', '--rate'), /--rate: give the period a unit, such as 5\/1s or 5\/1m \(got '5\/1'\)/);
+    assert.throws(() => parseRate('100', '--rate'), /--rate must be jobs per period, such as 100\/1m/);
+    assert.throws(() => parseRate('0/1s', '--rate'), /--rate must be jobs per period/);
+  });
+});
+
+describe('task definitions', () => {
+  it('turns durations into ms and refuses unknown fields and impossible values, naming the task and field', () => {
+    assert.deepEqual(taskPolicy({ queue: 'mail', maxAttempts: 5, timeout: '30s', backoff: { type: 'fixed', delay: '5s' } }, 'send'), {
+      queue: 'mail', maxAttempts: 5, timeoutMs: 30_000, backoff: { type: 'fixed', delayMs: 5000 },
+    });
+    assert.deepEqual(taskPolicy({ backoff: { type: 'exponential' } }, 'send').backoff, { type: 'exponential', baseMs: 5000, maxMs: 3_600_000 });
+    assert.throws(() => taskPolicy({ maxAttemps: 5 } as never, 'send'), /send: unknown field maxAttemps; a task definition takes handler, queue/);
+    assert.throws(() => taskPolicy({ maxAttempts: 0 }, 'send'), /send: maxAttempts must be a whole number of at least 1 \(got 0\)/);
+    assert.throws(() => taskPolicy({ timeout: 'soon' }, 'send'), /send: timeout must be a duration in ms or such as '30s' \(got "soon"\)/);
+    assert.throws(() => taskPolicy({ backoff: { type: 'exponential', base: '1m', max: '10s' } }, 'send'), /send: backoff.max must be at least backoff.base \(60000 ms\)/);
+    assert.throws(() => taskPolicy({ backoff: { type: 'linear' } as never }, 'send'), /send: backoff must be \{ type: 'exponential', base, max \} or \{ type: 'fixed', delay \}/);
   });
 });

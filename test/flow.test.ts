@@ -95,6 +95,9 @@ describe('pause and resume', () => {
       const [{ first }] = (await db.query<{ first: Date }>(`select min(started_at) as first from jobs where queue = 'paused'`)) as [{ first: Date }];
       const ms = first.getTime() - resumedAt.getTime();
       console.log(`# resume to the first job's claim: ${ms} ms (poll interval 60 s)`);
+      assert.equal((await queue.queues()).find((q) => q.queue === 'paused'), undefined, 'a resumed queue with no limit and no jobs left is not listed');
+      await assert.rejects(queue.setQueue('paused', {}), /setQueue takes paused, concurrency and rate \(null removes a limit\): none was given/);
+      await assert.rejects(queue.setQueue('paused', { concurency: 2 } as never), /; got concurency/);
       assert.ok(ms < 5000, `resumed jobs started ${ms} ms after resume: not by the notification`);
     } finally {
       await running.stop();
@@ -248,7 +251,11 @@ describe('cron', () => {
     assert.match(bad.stderr, /cron expression '61 \* \* \* \*' is not valid: .*minute/);
     const zone = await runCli(['cron', 'add', 'broken', '@hourly', 'noop', '--timezone', 'Mars/Olympus'], env);
     assert.equal(zone.code, 2);
-    assert.match(zone.stderr, /in time zone 'Mars\/Olympus' is not valid/);
+    assert.match(zone.stderr, /unknown time zone 'Mars\/Olympus': give an IANA name such as Europe\/Paris/);
+    const parts = await runCli(['cron', 'add', 'broken', '* * * *', 'noop'], env);
+    assert.equal(parts.code, 2);
+    assert.match(parts.stderr, /cron expression '\* \* \* \*' is not valid: it has 4 fields\. Use five fields/);
+    assert.deepEqual((await queue.schedules()).map((s) => s.name), ['nightly'], 'nothing saved of the broken ones');
     assert.equal((await runCli(['cron', 'remove', 'nightly'], env)).code, 0);
     const gone = await runCli(['cron', 'remove', 'nightly'], env);
     assert.equal(gone.code, 1);

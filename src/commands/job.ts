@@ -22,7 +22,8 @@ export async function jobCommand(argv: Record<string, unknown>): Promise<void> {
     line('attempts', `${job.attempts} of ${job.max_attempts}`);
     line('priority', String(job.priority));
     line('job key', job.job_key === null ? '(none)' : printable(job.job_key));
-    line('timeout', job.timeout_ms === null ? "the supervisor's --job-timeout" : `${job.timeout_ms} ms`);
+    line('timeout', job.timeout_ms === null ? "the task's, else the supervisor's --job-timeout" : `${job.timeout_ms} ms`);
+    if (job.concurrency_key !== null) line('key', `${printable(job.concurrency_key)} (at most ${job.concurrency_limit ?? 1} running at once)`);
     line('created', formatTime(job.created_at));
     line('run at', formatTime(job.run_at));
     line('started', job.started_at ? `${formatTime(job.started_at)} (attempt ${job.attempts})` : '(not yet)');

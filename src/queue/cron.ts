@@ -11,18 +11,28 @@ export const MAX_BACKFILL = 1000;
 
 /** A parsed expression in its time zone (UTC when none). */
 export function cronOf(expression: string, timezone?: string | null): Cron {
-  let cron: Cron;
+  if (timezone && !isTimeZone(timezone)) {
+    throw new ConfigError(`unknown time zone '${timezone}': give an IANA name such as Europe/Paris or America/New_York (or none for UTC)`);
+  }
   try {
-    cron = new Cron(expression, { paused: true, timezone: timezone ?? 'UTC', mode: '5-or-6-parts' });
-    cron.nextRun(); // an unknown time zone only fails here
+    return new Cron(expression, { paused: true, timezone: timezone ?? 'UTC', mode: '5-or-6-parts' });
   } catch (error) {
-    const reason = (error as Error).message.replace(/^Cron\w*: /, '');
+    const message = (error as Error).message.replace(/^Cron\w*: /, '').replace(/\.+$/, '');
+    const reason = /parts/.test(message) ? `it has ${expression.trim().split(/\s+/).length} fields` : message;
     throw new ConfigError(
-      `cron expression '${expression}'${timezone ? ` in time zone '${timezone}'` : ''} is not valid: ${reason}. ` +
+      `cron expression '${expression}' is not valid: ${reason}. ` +
         "Use five fields (minute hour day-of-month month day-of-week, such as '*/5 * * * *'), six with seconds first, or @hourly, @daily, @weekly, @monthly, @yearly",
     );
   }
-  return cron;
+}
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

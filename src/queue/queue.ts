@@ -87,8 +87,11 @@ export interface JobRow {
 export interface JobDetails extends JobRow {
   /** Until when `locked_by` holds the job (while it runs). */
   locked_until: Date | null;
-  /** The job's own timeout in ms; null for the supervisor's --job-timeout. */
+  /** The job's own timeout in ms; null for its task's, else the supervisor's --job-timeout. */
   timeout_ms: number | null;
+  /** Its concurrency key and how many jobs with it may run at once (null: 1); null without a key. */
+  concurrency_key: string | null;
+  concurrency_limit: number | null;
   updated_at: Date;
 }
 
@@ -358,6 +361,10 @@ export class Queue {
    */
   async setQueue(queue: string, settings: QueueSettings): Promise<QueueState> {
     checkText(queue, 'queue', -1, MAX_NAME_BYTES);
+    const unknown = Object.keys(settings).filter((key) => !['paused', 'concurrency', 'rate'].includes(key));
+    if (unknown.length > 0 || Object.keys(settings).length === 0) {
+      throw new ConfigError(`setQueue takes paused, concurrency and rate (null removes a limit)${unknown.length ? `; got ${unknown.join(', ')}` : ': none was given'}`);
+    }
     const { concurrency, rate } = settings;
     if (concurrency !== undefined && concurrency !== null) checkInteger(concurrency, 'concurrency', -1, 1);
     const limit = typeof rate === 'string' ? parseRate(rate, 'rate') : rate;
@@ -374,6 +381,7 @@ export class Queue {
       limit?.limit ?? null,
       limit?.periodMs ?? null,
     ]);
+    await this.query(this.flowSql.dropDefaultQueue, [queue]);
     return toQueueState({ ...rows[0]!, pending: 0, running: 0 });
   }
 

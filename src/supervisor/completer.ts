@@ -28,6 +28,8 @@ export interface CompleterOptions {
   supervisorId: string;
   log: Logger;
   health: DatabaseHealth;
+  /** Whether the fence is expected to refuse this job's outcome (it was cancelled): not worth a warning. */
+  expectedStale: (job: ClaimedJob) => boolean;
   /** How long a failed attempt of a job waits before its retry (its task's backoff). */
   retryDelayMs: (job: ClaimedJob) => number;
   /** Called once per job after its outcome was written (or refused by the fence). */
@@ -88,7 +90,7 @@ export class Completer {
     const stale: string[] = [];
     for (const { job, result } of batch) {
       const written = toWritten(result, status.get(job.id));
-      if (written === 'stale') stale.push(job.id);
+      if (written === 'stale' && !this.options.expectedStale(job)) stale.push(job.id);
       onWritten(job, written, result);
     }
     if (stale.length > 0) {

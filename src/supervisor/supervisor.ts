@@ -266,6 +266,7 @@ export class Supervisor {
       log,
       health,
       retryDelayMs: (job) => policies.retryDelayMs(job.task, job.attempt),
+      expectedStale: (job) => flow.wasCancelled(job),
       onWritten: (job, written, result) => flow.written(job, written, result),
     });
     const flow: JobFlow = new JobFlow({

@@ -171,6 +171,9 @@ export function taskPolicy(defaults: TaskDefaults, where: string): TaskPolicy {
     throw new TaskModuleError(`${where}: ${field} must be ${must} (got ${JSON.stringify(got)})`);
   };
   const policy: TaskPolicy = {};
+  const known = ['handler', 'queue', 'priority', 'maxAttempts', 'timeout', 'backoff'];
+  const unknown = Object.keys(defaults).filter((key) => !known.includes(key));
+  if (unknown.length > 0) throw new TaskModuleError(`${where}: unknown field ${unknown.join(', ')}; a task definition takes ${known.join(', ')}`);
   const { queue, priority, maxAttempts, timeout, backoff } = defaults;
   const int = (value: number, min: number) => Number.isInteger(value) && value >= min && value <= 2_147_483_647;
   const ms = (field: string, value: number | string): number => {
@@ -189,7 +192,10 @@ export function taskPolicy(defaults: TaskDefaults, where: string): TaskPolicy {
   if (backoff !== undefined) {
     if (backoff?.type === 'fixed') policy.backoff = { type: 'fixed', delayMs: ms('backoff.delay', backoff.delay) };
     else if (backoff?.type === 'exponential') {
-      policy.backoff = { type: 'exponential', baseMs: ms('backoff.base', backoff.base ?? 5000), maxMs: ms('backoff.max', backoff.max ?? 3_600_000) };
+      const baseMs = ms('backoff.base', backoff.base ?? 5000);
+      const maxMs = ms('backoff.max', backoff.max ?? 3_600_000);
+      if (baseMs > maxMs) fail('backoff.max', `at least backoff.base (${baseMs} ms)`, backoff.max);
+      policy.backoff = { type: 'exponential', baseMs, maxMs };
     } else fail('backoff', "{ type: 'exponential', base, max } or { type: 'fixed', delay }", backoff);
   }
   return policy;

@@ -27,6 +27,12 @@ export function flowStatements(schema: string) {
          updated_at = now()
        returning queue, paused, concurrency, rate_limit, rate_period_ms`,
     ),
+    /** Removes the settings of queue $1 when they are all defaults (resumed, no limit): such a queue needs no row. */
+    dropDefaultQueue: statement(
+      schema,
+      'drop-default-queue',
+      `delete from $S.queues where queue = $1::text and not paused and concurrency is null and rate_limit is null`,
+    ),
     /** Every queue with settings, and every queue with jobs not finished, with those jobs' counts. */
     listQueues: statement(
       schema,
