@@ -118,6 +118,11 @@ const MUTATIONS = [
   ['gauge: failed counted as successes', 'db/sql/metrics.js', `where job_status = 'failed' group by queue`, `where job_status = 'success' group by queue`, ['metrics']],
   ['logs: a thread death says nothing', 'worker/pool.js', `this.log.error({ threadId, cause: death.cause`, `this.log.debug({ threadId, cause: death.cause`, ['isolation']],
   ['tables: control characters shown raw', 'commands/table.js', `const shown = printable(text);`, `const shown = text;`, ['cli']],
+  // Flow control and scheduling.
+  ['gates: never open', 'supervisor/gates.js', `return this.limited || this.keyed;`, `return false;`, ['flow']],
+  ['cancel: signal not aborted', 'supervisor/job-flow.js', `held.batch.progress.requestAbort(held.index, 4 /* AbortReason.Cancelled */);`, ``, ['flow']],
+  ['cron: no key per tick', 'db/sql/flow.js', `'cron:' || m.name || ':' ||`, `null::text || m.name || ':' ||`, ['services']],
+  ['snooze: taken for success', 'worker/thread.js', `if (value instanceof Snooze)`, `if (false)`, ['flow']],
   // The worker thread's limiter.
   ['limiter: newest waiter first', LIMITER, `this.waiting.shift()`, `this.waiting.pop()`, ['worker']],
   ['limiter: one over its limit', LIMITER, `this.running < this.limit`, `this.running <= this.limit`, ['worker']],

@@ -443,7 +443,7 @@ export const cronAddOptions = {
   backfill: {
     flag: 'backfill',
     env: 'SUPERVISOR_BACKFILL',
-    describe: 'When ticks were missed (no supervisor up), add at most this many of the newest; older ones are skipped',
+    describe: 'When ticks were missed for more than a minute (no supervisor up), add at most this many of the newest; older ones are skipped',
     default: 1,
     parse: integer(1, 1000),
   } satisfies OptionSpec<number>,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { totalmem } from 'node:os';
 import { ConfigError, connectionOptions, defaultThreadMemoryMb, parseDuration, parseRate, resolveOptions, runOptions } from '../src/config.js';
+import { cronOf, dueTicks } from '../src/queue/cron.js';
 import { taskPolicy } from '../src/worker/tasks.js';
 import { describeUrl } from '../src/db/connect.js';
 import { retryDelayMs } from '../src/supervisor/backoff.js';
@@ -116,5 +117,27 @@ describe('task definitions', () => {
     assert.throws(() => taskPolicy({ timeout: 'soon' }, 'send'), /send: timeout must be a duration in ms or such as '30s' \(got "soon"\)/);
     assert.throws(() => taskPolicy({ backoff: { type: 'exponential', base: '1m', max: '10s' } }, 'send'), /send: backoff.max must be at least backoff.base \(60000 ms\)/);
     assert.throws(() => taskPolicy({ backoff: { type: 'linear' } as never }, 'send'), /send: backoff must be \{ type: 'exponential', base, max \} or \{ type: 'fixed', delay \}/);
+  });
+});
+
+describe('cron ticks', () => {
+  const at = (iso: string) => new Date(iso);
+  const iso = (ticks: Date[]) => ticks.map((tick) => tick.toISOString());
+  it('adds every tick reached late within a minute, and of ticks missed for longer only the newest (or backfill of them)', () => {
+    const everySecond = cronOf('* * * * * *');
+    // A busy scheduler, 1.5 s late: both ticks, none skipped.
+    assert.deepEqual(iso(dueTicks(everySecond, at('2026-12-02T10:00:00Z'), at('2026-12-02T10:00:02.500Z'), 1)),
+      ['2026-12-02T10:00:01.000Z', '2026-12-02T10:00:02.000Z']);
+    // Down for an hour: the last minute's ticks, none older.
+    const back = dueTicks(everySecond, at('2026-12-02T09:00:00Z'), at('2026-12-02T10:00:00.200Z'), 1);
+    assert.equal(back.length, 60);
+    assert.equal(back[0]!.toISOString(), '2026-12-02T09:59:01.000Z');
+    const hourly = cronOf('@hourly');
+    assert.deepEqual(iso(dueTicks(hourly, at('2026-12-02T05:30:00Z'), at('2026-12-02T10:30:00Z'), 1)), ['2026-12-02T10:00:00.000Z']);
+    assert.deepEqual(iso(dueTicks(hourly, at('2026-12-02T05:30:00Z'), at('2026-12-02T10:30:00Z'), 3)),
+      ['2026-12-02T08:00:00.000Z', '2026-12-02T09:00:00.000Z', '2026-12-02T10:00:00.000Z']);
+    assert.deepEqual(dueTicks(hourly, at('2026-12-02T10:00:00Z'), at('2026-12-02T10:30:00Z'), 1), [], 'nothing new');
+    // Read in its time zone: 03:00 in Paris is 02:00 UTC in winter.
+    assert.deepEqual(iso(dueTicks(cronOf('0 3 * * *', 'Europe/Paris'), at('2026-12-01T12:00:00Z'), at('2026-12-02T12:00:00Z'), 1)), ['2026-12-02T02:00:00.000Z']);
   });
 });

@@ -9,6 +9,13 @@ import { ConfigError } from '../config.js';
 /** Most missed ticks a schedule may add when it catches up. */
 export const MAX_BACKFILL = 1000;
 
+/**
+ * A tick less than this old when the scheduler reaches it was only reached
+ * late (a busy machine, a change of leader), not missed: it is added
+ * whatever the schedule's backfill.
+ */
+export const LATE_TICK_MS = 60_000;
+
 /** A parsed expression in its time zone (UTC when none). */
 export function cronOf(expression: string, timezone?: string | null): Cron {
   if (timezone && !isTimeZone(timezone)) {
@@ -36,15 +43,22 @@ function isTimeZone(name: string): boolean {
 }
 
 /**
- * The ticks to add now, oldest first: those after `lastTick` and not after
- * `now`, at most the `backfill` newest of them (older missed ticks are
- * skipped).
+ * The ticks to add now, oldest first, of those after `lastTick` and not
+ * after `now`: every one less than {@link LATE_TICK_MS} old, and of the
+ * older (missed) ones at most the `backfill` newest; the rest are skipped.
  */
 export function dueTicks(cron: Cron, lastTick: Date, now: Date, backfill: number): Date[] {
-  return cron
-    .previousRuns(backfill, now)
-    .filter((tick) => tick.getTime() > lastTick.getTime() && tick.getTime() <= now.getTime())
-    .reverse();
+  const after = lastTick.getTime();
+  const due = new Map<number, Date>();
+  for (const tick of cron.previousRuns(backfill, now)) {
+    if (tick.getTime() > after && tick.getTime() <= now.getTime()) due.set(tick.getTime(), tick);
+  }
+  let tick = cron.nextRun(new Date(Math.max(after, now.getTime() - LATE_TICK_MS)));
+  while (tick && tick.getTime() <= now.getTime() && due.size < MAX_BACKFILL + backfill) {
+    due.set(tick.getTime(), tick);
+    tick = cron.nextRun(tick);
+  }
+  return [...due.values()].sort((a, b) => a.getTime() - b.getTime());
 }
 
 /** The first tick after `from`, or null when the expression never fires again. */

@@ -6,8 +6,9 @@
  * schedule's last tick. The job key `cron:<name>:<tick>` makes each tick
  * one job even if two supervisors both believed they led for a moment.
  *
- * Ticks are computed on this supervisor's clock. After a gap (no
- * supervisor up), only the `backfill` newest missed ticks are added.
+ * Ticks are computed on this supervisor's clock. A tick reached late (under
+ * a minute) is still added; after a longer gap (no supervisor up), only the
+ * `backfill` newest missed ticks are (see dueTicks).
  */
 import type pg from 'pg';
 import type { flowStatements } from '../db/sql/flow.js';
