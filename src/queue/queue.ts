@@ -47,10 +47,22 @@ export interface JobOptions {
    * more query; off by default (`supervisor enqueue` always checks).
    */
   checkTask?: boolean;
+  /**
+   * A client inside the caller's transaction (a `pg` Client or PoolClient,
+   * or anything with a compatible `query`): the job is added in that
+   * transaction, so it exists only if the transaction commits, and the
+   * supervisors are woken at the commit. Such a job is never handed off.
+   */
+  client?: QueryClient;
+}
+
+/** What {@link JobOptions.client} needs: pg's `query(config, values)`. */
+export interface QueryClient {
+  query<R extends pg.QueryResultRow = any>(config: pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 /** One job for {@link Queue.addMany}. */
-export interface JobSpec extends JobOptions {
+export interface JobSpec extends Omit<JobOptions, 'client'> {
   task: string;
   payload?: unknown;
 }
@@ -233,7 +245,10 @@ export class Queue {
 
   /** Adds one job. With a `jobKey` that already exists, returns the existing job's id. */
   async add(task: string, payload: unknown = {}, options: JobOptions = {}): Promise<AddedJob> {
-    const spec = { ...options, task, payload };
+    const { client, ...rest } = options;
+    const spec = { ...rest, task, payload };
+    // In the caller's transaction, no hand-off: its lease would start before the commit.
+    if (client) return (await this.addMany([spec], { client }))[0]!;
     const { rows } = await this.query<{ job_id: string }>(this.sql.insertJob, toRow(spec, -1));
     // Without a row, its jobKey exists: addMany knows how to find that job.
     const added = rows[0] ? { id: rows[0].job_id, created: true } : (await this.addMany([spec]))[0]!;
@@ -283,7 +298,8 @@ export class Queue {
    * order; jobs whose `jobKey` already existed get that job's id and
    * `created: false`.
    */
-  async addMany(specs: readonly JobSpec[]): Promise<AddedJob[]> {
+  async addMany(specs: readonly JobSpec[], options: { client?: QueryClient } = {}): Promise<AddedJob[]> {
+    const { client } = options;
     const columns = toColumns(specs);
     const results: AddedJob[] = new Array(specs.length);
     const missing = new Map<string, number[]>();
@@ -292,13 +308,12 @@ export class Queue {
       const { rows } = await this.query<{ job_id: string; job_key: string | null }>(
         this.sql.insertJobs,
         columns.map((column) => column.slice(start, end)),
+        client,
       );
       collect(rows, specs, start, end, results, missing);
     }
     if (missing.size > 0) {
-      const { rows } = await this.query<{ job_id: string; job_key: string }>(this.sql.jobIdsByKey, [
-        [...missing.keys()],
-      ]);
+      const { rows } = await this.query<{ job_id: string; job_key: string }>(this.sql.jobIdsByKey, [[...missing.keys()]], client);
       for (const row of rows) {
         for (const index of missing.get(row.job_key) ?? []) results[index] = { id: row.job_id, created: false };
       }
@@ -427,10 +442,11 @@ export class Queue {
     }));
   }
 
-  private async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, values: unknown[]): Promise<pg.QueryResult<R>> {
-    const pool = await this.pool;
+  /** Runs a statement on the Queue's pool, or on the caller's `client` (inside the caller's transaction). */
+  private async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, values: unknown[], client?: QueryClient): Promise<pg.QueryResult<R>> {
+    const executor = client ?? (await this.pool);
     try {
-      return await pool.query<R>(statement, values);
+      return await executor.query<R>(statement, values);
     } catch (error) {
       if ((error as { code?: string }).code === UNDEFINED_TABLE) {
         throw new Error(
@@ -438,7 +454,7 @@ export class Queue {
           { cause: error },
         );
       }
-      throw this.explain(error);
+      throw client ? error : this.explain(error);
     }
   }
 
