@@ -20,6 +20,7 @@ export {
   type Schedule,
   type ScheduleOptions,
 } from './queue/queue.js';
+export type { TaskJobSpec, TaskPayload } from './queue/typed.js';
 export { startSupervisor, Supervisor, type SupervisorOptions, type SupervisorStats } from './supervisor/supervisor.js';
 export type { Backoff, TaskContext, TaskDefaults, TaskDefinition, TaskHandler } from './worker/tasks.js';
 export type { Snooze } from './worker/job-context.js';

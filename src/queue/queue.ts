@@ -13,6 +13,7 @@ import { KEEP_ALIVE } from '../db/keep-alive.js';
 import { producerStatements } from '../db/sql/producer.js';
 import { flowStatements } from '../db/sql/flow.js';
 import { cronOf, MAX_BACKFILL, nextTick } from './cron.js';
+import type { AnyTasks, TaskJobSpec, TaskName, TaskPayload } from './typed.js';
 
 /** Options of one job. Every field is optional. */
 
@@ -176,7 +177,8 @@ export interface QueueOptions {
 const INSERT_CHUNK = 5000;
 
 /**
- * Adds and manages jobs.
+ * Adds and manages jobs. Typed with a task module (`new Queue<typeof
+ * tasks>()`), it checks task names and payloads where jobs are added.
  *
  * ```ts
  * const queue = new Queue({ connectionString: process.env.DATABASE_URL });
@@ -184,7 +186,7 @@ const INSERT_CHUNK = 5000;
  * await queue.close();
  * ```
  */
-export class Queue {
+export class Queue<Tasks = AnyTasks> {
   readonly schema: string;
   /** The pool, once connected: at once for a URL or a given pool; after finding the embedded server otherwise. */
   private pool: pg.Pool | Promise<pg.Pool>;
@@ -244,7 +246,7 @@ export class Queue {
   }
 
   /** Adds one job. With a `jobKey` that already exists, returns the existing job's id. */
-  async add(task: string, payload: unknown = {}, options: JobOptions = {}): Promise<AddedJob> {
+  async add<Task extends TaskName<Tasks>>(task: Task, payload: TaskPayload<Tasks[Task]> = {} as TaskPayload<Tasks[Task]>, options: JobOptions = {}): Promise<AddedJob> {
     const { client, ...rest } = options;
     const spec = { ...rest, task, payload };
     // In the caller's transaction, no hand-off: its lease would start before the commit.
@@ -298,7 +300,7 @@ export class Queue {
    * order; jobs whose `jobKey` already existed get that job's id and
    * `created: false`.
    */
-  async addMany(specs: readonly JobSpec[], options: { client?: QueryClient } = {}): Promise<AddedJob[]> {
+  async addMany(specs: readonly TaskJobSpec<Tasks>[], options: { client?: QueryClient } = {}): Promise<AddedJob[]> {
     const { client } = options;
     const columns = toColumns(specs);
     const results: AddedJob[] = new Array(specs.length);
