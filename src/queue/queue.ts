@@ -105,6 +105,8 @@ export interface JobDetails extends JobRow {
   /** Its concurrency key and how many jobs with it may run at once (null: 1); null without a key. */
   concurrency_key: string | null;
   concurrency_limit: number | null;
+  /** What the handler returned (a JSON value), once the job succeeded; null otherwise or when it returned nothing. */
+  result: unknown;
   updated_at: Date;
 }
 

@@ -85,6 +85,9 @@ export class Completer {
       batch.map((p) => ('error' in p.result ? p.result.error : null)),
       batch.map((p) => p.retryDelayMs).join(','),
       supervisorId,
+      batch.some((p) => 'result' in p.result && p.result.result !== undefined)
+        ? batch.map((p) => ('result' in p.result ? (p.result.result ?? null) : null))
+        : null,
     ]);
     const status = new Map(rows.map((row) => [row.job_id, row.job_status]));
     const stale: string[] = [];

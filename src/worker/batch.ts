@@ -16,7 +16,7 @@ import type { BatchTask, JobEnvelope, Outcome } from './protocol.js';
  *   not counted.
  */
 export type JobResult =
-  | { kind: 'success' }
+  | { kind: 'success'; result?: string }
   | { kind: 'error'; error: string }
   | { kind: 'requeue'; error: string }
   | { kind: 'release' }
@@ -62,6 +62,7 @@ export class Batch<J extends JobEnvelope = JobEnvelope> {
       if (this.progress.state(index) === JobState.Released) return { kind: 'release' };
       const outcome = outcomes[index];
       if (!outcome) return { kind: 'success' };
+      if ('result' in outcome) return { kind: 'success', result: outcome.result };
       return 'snoozeMs' in outcome ? { kind: 'snooze', delayMs: outcome.snoozeMs } : { kind: 'error', error: outcome.error };
     });
   }

@@ -22,9 +22,9 @@ export interface BatchTask {
 /**
  * A job's result from the thread: `null` when it succeeded, the error text
  * kept in `last_error` when it failed, or the delay it asked to run again
- * after (ctx.snooze).
+ * after (ctx.snooze), or what it returned as JSON text (when not undefined).
  */
-export type Outcome = null | { error: string } | { snoozeMs: number };
+export type Outcome = null | { error: string } | { snoozeMs: number } | { result: string };
 
 /** `workerData` of every thread. */
 export interface ThreadData {

@@ -116,6 +116,7 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
     if (!handler) throw new Error(`unknown task '${job.task}': the task module ${data.tasksPath} has no handler by that name`);
     const value = await jobContext.run(entry, call, handler, job, entry);
     if (value instanceof Snooze) outcome = { snoozeMs: value.ms };
+    else if (value !== undefined) outcome = resultOutcome(value);
   } catch (error) {
     outcome = error instanceof Snooze ? { snoozeMs: error.ms } : { error: describeError(error) };
   } finally {
@@ -128,12 +129,32 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
   if (reason instanceof JobTimeoutError) {
     outcome = { error: describeError(reason) + (outcome && 'error' in outcome ? `\nthe handler then threw: ${outcome.error}` : '') };
   }
-  progress.finish(index, outcome === null || 'snoozeMs' in outcome, Date.now());
+  progress.finish(index, outcome === null || !('error' in outcome), Date.now());
   return outcome;
 }
 
 function call(handler: TaskHandler, job: JobEnvelope, entry: RunningJob): unknown {
   return handler(JSON.parse(job.payload), entry.ctx);
+}
+
+/** Largest result a job may return, as JSON text: it is stored in the job's row. */
+export const MAX_RESULT_BYTES = 65_536;
+
+/** A handler's return value as an outcome: its JSON text, or an error saying why it cannot be stored. */
+function resultOutcome(value: unknown): Outcome {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    return { error: `the handler's return value cannot be stored: it is not JSON-serialisable (${describeError(error)})` };
+  }
+  if (text === undefined) return null; // a function or a symbol: nothing to store
+  if (/(?<!\\)(?:\\\\)*\\u0000/.test(text)) return { error: "the handler's return value holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot hold" };
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_RESULT_BYTES) {
+    return { error: `the handler's return value is ${bytes} bytes as JSON; the limit is ${MAX_RESULT_BYTES}: store large results elsewhere and return a reference` };
+  }
+  return { result: text };
 }
 
 class JobTimeoutError extends Error {

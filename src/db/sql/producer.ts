@@ -167,7 +167,7 @@ export function producerStatements(schema: string) {
       'get-job',
       `select job_id, task, queue, job_status, priority, attempts, max_attempts, run_at, locked_by, locked_until,
               last_error, job_key, timeout_ms, concurrency_key, concurrency_limit, created_at, started_at, updated_at,
-              finished_at, job_data::text as job_data
+              finished_at, job_data::text as job_data, result
        from $S.jobs where job_id = $1::bigint`,
     ),
     /** Tasks that live supervisors (heartbeat within their lease) can run. */

@@ -122,7 +122,10 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * - snooze: pending again after $5 ms, the attempt not counted (the
      *   handler asked to run later).
      * Requeued and released jobs keep their run_at, and so their place in
-     * line: with a backlog they run next, not after it.
+     * line: with a backlog they run next, not after it. $7: what each
+     * succeeded job returned, as JSON text; null for the whole batch when
+     * none returned anything (multi-argument unnest pads it with nulls), so
+     * jobs that return nothing send nothing.
      * Fenced: only rows this supervisor ($6) still holds, at the attempt it
      * ran, change; the ids returned tell which results applied. Every way
      * out of running clears locked_by, so the fence needs no status test.
@@ -144,10 +147,11 @@ export function supervisorStatements(schema: string, queues: string[]) {
                          else j.run_at end,
            finished_at = case when o.kind = 'success' or (o.kind = 'error' and j.attempts >= j.max_attempts)
                               then now() end,
+           result = case when o.kind = 'success' then o.result::jsonb else j.result end,
            locked_by = null, locked_until = null, updated_at = now()
        from unnest(string_to_array($1, ',')::bigint[], string_to_array($2, ',')::int[], string_to_array($3, ','),
-                   $4::text[], string_to_array($5, ',')::int[])
-         as o(job_id, attempt, kind, error, retry_delay_ms)
+                   $4::text[], string_to_array($5, ',')::int[], $7::text[])
+         as o(job_id, attempt, kind, error, retry_delay_ms, result)
        where j.job_id = any(string_to_array($1, ',')::bigint[]) and j.job_id = o.job_id
          and j.locked_by = $6::text and j.attempts = o.attempt
        returning j.job_id, j.job_status`,
