@@ -11,7 +11,7 @@ export interface Held {
   job: ClaimedJob;
   batch: Batch<ClaimedJob>;
   index: number;
-  /** When a cancel reached this supervisor (epoch ms), for a job that was running then. */
+  /** When a cancel reached this supervisor (epoch ms); the stop watchdog acts on it only while the job runs. */
   cancelledAt?: number;
 }
 

@@ -77,8 +77,6 @@ export class JobFlow implements Service {
   readonly name = 'job flow';
   readonly stats: SupervisorStats = noStats();
   private stopping = false;
-  /** Held jobs a cancel reached, until their outcome is written. */
-  private readonly cancelledIds = new Set<string>();
   private idle: (() => void) | undefined;
 
   constructor(private readonly parts: JobFlowParts) {}
@@ -155,7 +153,6 @@ export class JobFlow implements Service {
   /** 4. A job's result was written (or refused by the fence): it is no longer ours. */
   written(job: ClaimedJob, written: Written, result: JobResult): void {
     this.parts.holdings.remove(job.id);
-    this.cancelledIds.delete(job.id);
     // Its queue's or key's slot is free in the whole cluster now: another may start.
     if (job.gated) this.parts.claimer.wake();
     this.stats[COUNTERS[written]]++;
@@ -186,21 +183,20 @@ export class JobFlow implements Service {
     const { holdings, completer, log } = this.parts;
     for (const id of ids) {
       const held = holdings.get(id);
-      if (!held || this.cancelledIds.has(id)) continue;
-      this.cancelledIds.add(id);
+      if (!held || held.cancelledAt !== undefined) continue;
+      held.cancelledAt = Date.now();
       if (held.batch.release(held.index)) {
         completer.add(held.job, { kind: 'release' });
         continue;
       }
-      held.cancelledAt = Date.now();
       held.batch.progress.requestAbort(held.index, AbortReason.Cancelled);
       log.info({ jobId: id, task: held.job.task }, `job ${id} (${held.job.task}) was cancelled: aborting its signal`);
     }
   }
 
-  /** Whether a cancel for this job reached us while we held it (its outcome is refused, as expected). */
+  /** Whether a cancel for this job reached us while we hold it (its outcome is refused, as expected). */
   wasCancelled(job: ClaimedJob): boolean {
-    return this.cancelledIds.has(job.id);
+    return this.parts.holdings.get(job.id)?.cancelledAt !== undefined;
   }
 
   /** Lease recovery returned other supervisors' jobs to pending: claim them. */

@@ -100,6 +100,7 @@ export class Supervisor {
   private readonly health: DatabaseHealth;
   private readonly services: Services;
   private readonly sql: ReturnType<typeof supervisorStatements>;
+  private readonly flowSql: ReturnType<typeof flowStatements>;
   private db: Database | undefined;
   private pool: WorkerPool | undefined;
   private flow: JobFlow | undefined;
@@ -113,6 +114,7 @@ export class Supervisor {
     readonly log: Logger,
   ) {
     this.sql = supervisorStatements(config.schema, config.queues);
+    this.flowSql = flowStatements(config.schema);
     this.health = new DatabaseHealth(log);
     this.services = new Services(log);
     this.offerChannel = `${config.schema.slice(0, 40)}_offer_${randomBytes(6).toString('hex')}`;
@@ -180,7 +182,7 @@ export class Supervisor {
         log,
       );
       await this.prepareSchema(this.db);
-      await this.db.pool.query(flowStatements(config.schema).saveTaskDefaults, policies.defaultsColumns());
+      await this.db.pool.query(this.flowSql.saveTaskDefaults, policies.defaultsColumns());
       await this.services.start(...this.assemble(this.db, this.pool, policies));
       log.info(
         {
@@ -234,7 +236,7 @@ export class Supervisor {
       leaseMs: config.lease,
       canOffer: () => wakeup.listening,
     });
-    const flowSql = flowStatements(config.schema);
+    const { flowSql } = this;
     const gates = new Gates({
       pool: db.pool,
       statement: flowSql.gates,
