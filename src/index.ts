@@ -9,6 +9,7 @@
 export {
   Queue,
   type AddedJob,
+  type JobDetails,
   type JobOptions,
   type JobRow,
   type JobSpec,
@@ -20,6 +21,7 @@ export {
   type Schedule,
   type ScheduleOptions,
 } from './queue/queue.js';
+export { JobFailedError, WaitTimeoutError } from './queue/errors.js';
 export type { TaskJobSpec, TaskPayload } from './queue/typed.js';
 export { startSupervisor, Supervisor, type SupervisorOptions, type SupervisorStats } from './supervisor/supervisor.js';
 export type { Backoff, TaskContext, TaskDefaults, TaskDefinition, TaskHandler } from './worker/tasks.js';

@@ -32,6 +32,7 @@ export async function jobCommand(argv: Record<string, unknown>): Promise<void> {
     if (took) line('took', took);
     if (job.locked_by) line('held by', `${printable(job.locked_by)}, lease until ${formatTime(job.locked_until)}`);
     line('payload', printable(job.job_data));
+    if (job.progress !== null) line('progress', printable(JSON.stringify(job.progress)));
     if (job.result !== null) line('result', printable(JSON.stringify(job.result)));
     if (job.last_error) {
       console.log('last error:');

@@ -14,6 +14,9 @@ import { producerStatements } from '../db/sql/producer.js';
 import { flowStatements } from '../db/sql/flow.js';
 import { cronOf, MAX_BACKFILL, nextTick } from './cron.js';
 import type { AnyTasks, TaskJobSpec, TaskName, TaskPayload } from './typed.js';
+import { FinishedListener, Wakeup } from './finished-listener.js';
+import { JobFailedError, WaitTimeoutError } from './errors.js';
+import { finishedChannel } from '../db/sql/statement.js';
 
 /** Options of one job. Every field is optional. */
 
@@ -107,6 +110,8 @@ export interface JobDetails extends JobRow {
   concurrency_limit: number | null;
   /** What the handler returned (a JSON value), once the job succeeded; null otherwise or when it returned nothing. */
   result: unknown;
+  /** What the handler last reported with `ctx.progress()` (in this attempt or an earlier one); null before any report. */
+  progress: unknown;
   updated_at: Date;
 }
 
@@ -197,6 +202,7 @@ export class Queue<Tasks = AnyTasks> {
   private readonly sql: ReturnType<typeof producerStatements>;
   private readonly flowSql: ReturnType<typeof flowStatements>;
   private readonly connectTimeoutMs: number;
+  private readonly finished: FinishedListener;
   /** Rewords a failure to connect through the Queue's own pool so that it names the server. */
   private explain: (error: unknown) => unknown = (error) => error;
 
@@ -209,6 +215,12 @@ export class Queue<Tasks = AnyTasks> {
     this.connectTimeoutMs = connectTimeout;
     this.sql = producerStatements(this.schema);
     this.flowSql = flowStatements(this.schema);
+    this.finished = new FinishedListener({
+      pool: async () => this.pool,
+      channel: finishedChannel(this.schema),
+      listen: this.sql.listenFinished,
+      unlisten: this.sql.unlistenFinished,
+    });
     this.ownsPool = !options.pool;
     if (options.pool) {
       this.pool = options.pool;
@@ -279,6 +291,45 @@ export class Queue<Tasks = AnyTasks> {
   async getJob(id: string): Promise<JobDetails | undefined> {
     const { rows } = await this.query<JobDetails>(this.sql.getJob, [id]);
     return rows[0];
+  }
+
+  /**
+   * Waits for job `id` to end, and resolves with it (its `result`, timings
+   * and attempts) when it succeeded. Rejects with a {@link JobFailedError}
+   * when it failed for good or was cancelled, with a
+   * {@link WaitTimeoutError} when `timeout` ms pass first (the job goes
+   * on), and with an error when there is no such job. Woken by a
+   * notification at the job's end, not by polling; while any wait is in
+   * progress, one connection of the Queue's pool listens.
+   *
+   * ```ts
+   * const { id } = await queue.add('resize', { image: 'a.png' });
+   * const { result } = await queue.waitFor(id, { timeout: 30_000 });
+   * ```
+   */
+  async waitFor(id: string, options: { timeout?: number } = {}): Promise<JobDetails> {
+    const { timeout } = options;
+    if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0)) {
+      throw new ConfigError(`waitFor's timeout must be a number of milliseconds, 0 or more (got ${timeout})`);
+    }
+    if (!/^\d{1,19}$/.test(id)) throw new ConfigError(`waitFor takes a job id, digits as a string such as '42' (got ${JSON.stringify(id)})`);
+    const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
+    const wakeup = new Wakeup();
+    const unsubscribe = this.finished.subscribe(id, wakeup.fire);
+    try {
+      let statement = this.sql.awaitJob;
+      for (;;) {
+        await this.finished.ready().catch((error: unknown) => Promise.reject(this.explain(error)));
+        const job = (await this.query<JobDetails>(statement, [id])).rows[0];
+        if (!job) throw new Error(`waitFor: there is no job ${id} (it was never added, or was deleted)`);
+        if (job.job_status === 'success') return job;
+        if (job.job_status === 'failed' || job.job_status === 'cancelled') throw new JobFailedError(job);
+        if (!(await wakeup.wait(deadline - Date.now()))) throw new WaitTimeoutError(job, timeout!);
+        statement = this.sql.getJob; // marked once; after a wake-up, only read
+      }
+    } finally {
+      unsubscribe();
+    }
   }
 
   /** How many jobs match `filter` (as {@link listJobs} takes it), counted up to `upTo`. */

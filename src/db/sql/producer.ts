@@ -1,7 +1,12 @@
 /** Statements of the producer API and the CLI: add, retry, cancel, list. */
 import { JOB_DEFAULTS } from '../../config.js';
 import { GATED_QUEUES } from './supervisor.js';
-import { controlChannel, statement } from './statement.js';
+import { controlChannel, finishedChannel, statement } from './statement.js';
+
+/** The columns of one job as Queue.getJob returns it. */
+const JOB_DETAILS = `job_id, task, queue, job_status, priority, attempts, max_attempts, run_at, locked_by, locked_until,
+  last_error, job_key, timeout_ms, concurrency_key, concurrency_limit, created_at, started_at, updated_at,
+  finished_at, job_data::text as job_data, result, progress`;
 
 /**
  * A job's queue, priority and attempts: its own, else its task's defaults
@@ -162,14 +167,21 @@ export function producerStatements(schema: string) {
          limit $4::int) matching`,
     ),
     /** Every column of one job. */
-    getJob: statement(
+    getJob: statement(schema, 'get-job', `select ${JOB_DETAILS} from $S.jobs where job_id = $1::bigint`),
+    /**
+     * Marks job $1 as awaited, so that its end is told on the finished
+     * channel (migrations/010_waiting_progress_tracing.sql), and returns it.
+     * Run after LISTEN: an end committed before this update shows in the row
+     * returned, one committed after it is notified.
+     */
+    awaitJob: statement(
       schema,
-      'get-job',
-      `select job_id, task, queue, job_status, priority, attempts, max_attempts, run_at, locked_by, locked_until,
-              last_error, job_key, timeout_ms, concurrency_key, concurrency_limit, created_at, started_at, updated_at,
-              finished_at, job_data::text as job_data, result
-       from $S.jobs where job_id = $1::bigint`,
+      'await-job',
+      `update $S.jobs set awaited = true where job_id = $1::bigint returning ${JOB_DETAILS}`,
     ),
+    /** Where awaited jobs' ends are told. Not prepared: LISTEN takes no parameters. */
+    listenFinished: { name: `${schema}.listen-finished`, text: `listen "${finishedChannel(schema)}"` },
+    unlistenFinished: { name: `${schema}.unlisten-finished`, text: `unlisten "${finishedChannel(schema)}"` },
     /** Tasks that live supervisors (heartbeat within their lease) can run. */
     liveTasks: statement(
       schema,

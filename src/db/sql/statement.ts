@@ -21,3 +21,8 @@ export function statement(schema: string, name: string, text: string): Statement
 export function controlChannel(schema: string): string {
   return `${schema}_control`;
 }
+
+/** Where the end of a job someone waits for is told (migrations/010_waiting_progress_tracing.sql); the payload is its id. */
+export function finishedChannel(schema: string): string {
+  return `${schema}_finished`;
+}

@@ -1,0 +1,18 @@
+import { Queue } from '../build/src/index.js';
+import pg from 'pg';
+import { migrate } from '../build/src/db/migrate.js';
+import { silentLogger } from '../build/src/log.js';
+const url='postgres://postgres@127.0.0.1:5432/postgres';
+const pool=new pg.Pool({connectionString:url});
+await pool.query('drop schema if exists wdbg cascade');
+await migrate(pool,'wdbg',silentLogger());
+const q=new Queue({connectionString:url,schema:'wdbg'});
+const {id}=await q.add('none');
+const w=q.waitFor(id);
+await new Promise(r=>setTimeout(r,500));
+console.log((await pool.query(`select pid,state,query from pg_stat_activity where datname='postgres' and query ilike '%listen%'`)).rows);
+await pool.query(`update wdbg.jobs set job_status='success' where job_id=$1`,[id]);
+console.log(await w.then(j=>j.job_status));
+await new Promise(r=>setTimeout(r,500));
+console.log((await pool.query(`select pid,state,query from pg_stat_activity where datname='postgres' and query ilike '%listen%'`)).rows);
+await q.close(); await pool.end();
