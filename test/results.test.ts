@@ -1,9 +1,12 @@
 /**
- * What a handler returns is stored with its job: getJob and `supervisor job`
- * show it; nothing is stored for a handler that returns nothing, and a
- * value that cannot be stored fails the attempt, saying why.
+ * What a handler returns, and the progress it reports, are stored with its
+ * job: getJob and `supervisor job` show them; nothing is stored for a
+ * handler that returns nothing, and a value that cannot be stored fails
+ * the attempt, saying why.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from '../src/index.js';
@@ -50,6 +53,27 @@ describe('results', () => {
       assert.match(jobs[4]!.last_error!, /the handler's return value is 70002 bytes as JSON; the limit is 65536: store large results elsewhere/);
       const shown = await runCli(['job', ids[0]!], env);
       assert.match(shown.stdout, /^result\s+\{"items":\["a","b"\],"total":42\}$/m);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('stores progress while the job runs, its last report when it ends, and fails a report too large to store', async () => {
+    const running = new SupervisorProcess(['--tasks', join(fixtures, 'tasks.js'), '--metrics-port', '0', '--threads', '1', '--concurrency', '2'], env);
+    const gate = join(tmpdir(), `progress-gate-${process.pid}-${Date.now()}`);
+    try {
+      await running.started();
+      const job = await queue.add('reportsProgress', { gate, reports: 500 });
+      const bad = await queue.add('reportsProgress', { gate, bad: true }, { maxAttempts: 1 });
+      await waitFor('progress written while the job runs', async () => (await queue.getJob(job.id))?.progress !== null);
+      assert.deepEqual((await queue.getJob(job.id))!.progress, { done: 1 });
+      assert.equal((await queue.getJob(job.id))!.job_status, 'running');
+      assert.match((await runCli(['job', job.id], env)).stdout, /^progress\s+\{"done":1\}$/m);
+      writeFileSync(gate, '');
+      const done = await queue.waitFor(job.id, { timeout: 20_000 });
+      assert.equal(done.result, 'finished');
+      await waitFor('the last report written', async () => ((await queue.getJob(job.id))?.progress as { done: number }).done === 500);
+      await assert.rejects(queue.waitFor(bad.id, { timeout: 20_000 }), /ctx.progress\(\) takes at most 4096 bytes of JSON/);
     } finally {
       await running.stop();
     }

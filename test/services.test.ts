@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BroadcastChannel } from 'node:worker_threads';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { Registry } from 'prom-client';
@@ -22,6 +23,7 @@ import { DatabaseHealth } from '../src/supervisor/health.js';
 import { Heartbeat } from '../src/supervisor/heartbeat.js';
 import { Holdings } from '../src/supervisor/holdings.js';
 import { Leadership } from '../src/supervisor/leadership.js';
+import { ProgressWriter } from '../src/supervisor/progress-writer.js';
 import { Recovery, type RecoveredJob } from '../src/supervisor/recovery.js';
 import { Retention } from '../src/supervisor/retention.js';
 import { Services, type Service } from '../src/supervisor/service.js';
@@ -232,7 +234,7 @@ describe('StopWatchdog', () => {
   /** A one-thread pool of the test tasks, watched over. */
   function watched() {
     const workers = new WorkerPool(
-      { threads: 1, threadMemoryMb: 0, tasksPath: join(fixtures, 'tasks.js'), concurrency: 1, logLevel: 'silent', logFormat: 'json', databaseUrl: '' },
+      { threads: 1, threadMemoryMb: 0, tasksPath: join(fixtures, 'tasks.js'), concurrency: 1, logLevel: 'silent', logFormat: 'json', databaseUrl: '', progressChannel: 'unused' },
       log,
     );
     const holdings = new Holdings();
@@ -272,6 +274,30 @@ describe('StopWatchdog', () => {
       watchdog.stop();
       await workers.close();
     }
+  });
+});
+
+describe('ProgressWriter', () => {
+  it('writes the latest report of each job in one statement, only for the attempt that made it, and the rest when stopped', async () => {
+    const sql = supervisorStatements(db.schema, []);
+    const [a, b] = await db.query<{ job_id: string }>(`insert into jobs (task, attempts) values ('t', 1), ('t', 2) returning job_id`);
+    const writer = new ProgressWriter({ pool, statement: sql.writeProgress, channel: `progress-test-${db.schema}`, health: health(), log });
+    const threads = new BroadcastChannel(`progress-test-${db.schema}`);
+    await writer.start();
+    try {
+      threads.postMessage({ id: a!.job_id, attempt: 1, value: '0.1' });
+      threads.postMessage({ id: a!.job_id, attempt: 1, value: '{"done":2}' });
+      threads.postMessage({ id: b!.job_id, attempt: 1, value: '0.5' }); // an earlier attempt: dropped
+      await waitFor('the reports written', async () => (await db.job(a!.job_id)).progress !== null);
+      assert.deepEqual((await db.job(a!.job_id)).progress, { done: 2 });
+      assert.equal((await db.job(b!.job_id)).progress, null);
+      threads.postMessage({ id: b!.job_id, attempt: 2, value: '0.9' });
+      await sleep(100); // delivered (messages cross threads asynchronously), not yet written
+    } finally {
+      await writer.stop();
+      threads.close();
+    }
+    assert.equal((await db.job(b!.job_id)).progress, 0.9, 'stopping writes the report still waiting');
   });
 });
 

@@ -37,14 +37,14 @@ describe('JobContext', () => {
   const job = { id: '7', task: 't', queue: 'q', payload: '{}', attempt: 2, maxAttempts: 3, timeoutMs: 0 };
 
   it('gives a signal aborted with the first reason, whether asked for before or after the abort', () => {
-    const early = new JobContext(job, silentLogger);
+    const early = new JobContext(job, silentLogger, () => undefined);
     const signal = early.signal;
     early.abort(new Error('first'));
     early.abort(new Error('second'));
     assert.equal(signal.aborted, true);
     assert.equal((signal.reason as Error).message, 'first');
 
-    const late = new JobContext(job, silentLogger);
+    const late = new JobContext(job, silentLogger, () => undefined);
     late.abort(new Error('timeout'));
     assert.equal(late.signal.aborted, true);
     assert.equal((late.signal.reason as Error).message, 'timeout');
@@ -52,9 +52,23 @@ describe('JobContext', () => {
   });
 
   it('carries the job and makes one logger per job', () => {
-    const ctx = new JobContext(job, silentLogger);
+    const ctx = new JobContext(job, silentLogger, () => undefined);
     assert.deepEqual({ ...ctx }, { jobId: '7', task: 't', queue: 'q', attempt: 2, maxAttempts: 3 });
     assert.equal(ctx.signal.aborted, false);
     assert.equal(ctx.logger, ctx.logger);
+  });
+
+  it('posts progress at most every 100 ms, the last report held back posted when the job ends, and refuses what cannot be stored', () => {
+    const posted: unknown[] = [];
+    const ctx = new JobContext(job, silentLogger, (report) => posted.push(report));
+    for (let done = 1; done <= 1000; done++) ctx.progress({ done });
+    assert.deepEqual(posted, [{ id: '7', attempt: 2, value: '{"done":1}' }], 'reports made within 100 ms of the first are held back');
+    ctx.flushProgress();
+    ctx.flushProgress();
+    assert.deepEqual(posted.at(-1), { id: '7', attempt: 2, value: '{"done":1000}' });
+    assert.equal(posted.length, 2);
+    assert.throws(() => ctx.progress('x'.repeat(5000)), /ctx.progress\(\) takes at most 4096 bytes of JSON \(got 5002\)/);
+    assert.throws(() => ctx.progress(10n), /cannot be serialised/);
+    assert.throws(() => ctx.progress(undefined), /takes a number or a small JSON value/);
   });
 });

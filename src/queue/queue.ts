@@ -7,6 +7,7 @@ import { ConfigError, connectionOptions, parseRate, type RateLimit, databaseUrl,
 import { describeUrl, explainConnectionError, isConnectionError } from '../db/connect.js';
 import { migrateCommandFor } from '../db/migrate.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.js';
+import { NUL_ESCAPE } from '../json.js';
 import { silentLogger } from '../log.js';
 import { defaultDataDir } from '../paths.js';
 import { KEEP_ALIVE } from '../db/keep-alive.js';
@@ -647,8 +648,6 @@ function checkTask(task: unknown, index: number): string {
   return checkText(task, 'task', index, MAX_NAME_BYTES);
 }
 
-/** A \u0000 escape in JSON text (not an escaped backslash followed by u0000): jsonb refuses it. */
-const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
 
 function payloadText(payload: unknown, index: number): string {
   const text = JSON.stringify(payload ?? {});

@@ -28,6 +28,7 @@ import { Holdings } from './holdings.js';
 import { JobFlow, noStats, type SupervisorStats } from './job-flow.js';
 import { Leadership } from './leadership.js';
 import { Offer } from './offer.js';
+import { ProgressWriter } from './progress-writer.js';
 import { Recovery } from './recovery.js';
 import { Retention } from './retention.js';
 import { Services, type Service } from './service.js';
@@ -94,6 +95,8 @@ export class Supervisor {
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   /** Where jobs handed to this supervisor's offer arrive (at most 63 bytes, as PostgreSQL requires). */
   private readonly offerChannel: string;
+  /** Where this supervisor's threads post ctx.progress() reports (a BroadcastChannel, in-process). */
+  private readonly progressChannel = `pg-supervisor:progress:${this.id}`;
   /** The Prometheus instruments; `metrics.registry` can be served by an embedding application. */
   readonly metrics: SupervisorMetrics;
   private readonly holdings = new Holdings();
@@ -167,7 +170,7 @@ export class Supervisor {
       // The task module first: a broken one stops the supervisor before any
       // database is started, created or migrated.
       const threadMemoryMb = config.threadMemoryMb ?? defaultThreadMemoryMb(config.threads);
-      this.pool = new WorkerPool({ ...config, threadMemoryMb, tasksPath, databaseUrl: config.databaseUrl ?? '' }, log);
+      this.pool = new WorkerPool({ ...config, threadMemoryMb, tasksPath, databaseUrl: config.databaseUrl ?? '', progressChannel: this.progressChannel }, log);
       const policies = new TaskPolicies(await this.pool.describeTasks(), config.jobTimeout);
       const tasks = policies.names;
       if (config.metricsPort !== 0) await this.services.start(this.metricsServer());
@@ -360,6 +363,8 @@ export class Supervisor {
       // After the services it runs, so that winning the lead at start runs them at once.
       leadership,
       new StopWatchdog(pool, holdings),
+      // Before the flow, so that it stops after it with the last reports in.
+      new ProgressWriter({ pool: db.batchPool, statement: sql.writeProgress, channel: this.progressChannel, health, log }),
       flow,
     ];
   }

@@ -5,8 +5,9 @@
  * drain: about 4 µs per job, and much of the thread's garbage).
  */
 import { ConfigError, parseDuration } from '../config.js';
+import { NUL_ESCAPE } from '../json.js';
 import type { Logger } from '../log.js';
-import type { JobEnvelope } from './protocol.js';
+import type { JobEnvelope, ProgressReport } from './protocol.js';
 import type { TaskContext } from './tasks.js';
 
 /**
@@ -20,6 +21,16 @@ export class Snooze {
 /** Longest snooze: the delay is stored in milliseconds as a 32-bit int. */
 const MAX_SNOOZE_MS = 2_147_483_647;
 
+/** Largest ctx.progress() value, as JSON text: it is rewritten in the job's row while the job runs. */
+export const MAX_PROGRESS_BYTES = 4096;
+
+/**
+ * A job posts its progress at most this often; a report made sooner waits
+ * (replaced by any later one) until the next is due or the job ends. A
+ * handler may report in a tight loop without flooding the main thread.
+ */
+const PROGRESS_POST_MS = 100;
+
 export class JobContext implements TaskContext {
   readonly jobId: string;
   readonly task: string;
@@ -30,15 +41,22 @@ export class JobContext implements TaskContext {
   #abortReason: Error | undefined;
   #logger: Logger | undefined;
   readonly #threadLog: () => Logger;
+  readonly #post: (report: ProgressReport) => void;
+  #progressPostedAt = 0;
+  #unposted: string | undefined;
 
-  /** `threadLog` gives the thread's logger, of which the job's is a child. */
-  constructor(job: JobEnvelope, threadLog: () => Logger) {
+  /**
+   * `threadLog` gives the thread's logger, of which the job's is a child;
+   * `post` sends a progress report to the main thread.
+   */
+  constructor(job: JobEnvelope, threadLog: () => Logger, post: (report: ProgressReport) => void) {
     this.jobId = job.id;
     this.task = job.task;
     this.queue = job.queue;
     this.attempt = job.attempt;
     this.maxAttempts = job.maxAttempts;
     this.#threadLog = threadLog;
+    this.#post = post;
   }
 
   get signal(): AbortSignal {
@@ -60,6 +78,36 @@ export class JobContext implements TaskContext {
       throw new ConfigError(`ctx.snooze() takes a delay from 0 to about 24 days, in ms or as '5m' (got ${String(delay)})`);
     }
     return new Snooze(Math.round(ms));
+  }
+
+  progress(value: unknown): void {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (error) {
+      throw new ConfigError(`ctx.progress() takes a number or a small JSON value; this one cannot be serialised (${(error as Error).message})`);
+    }
+    if (text === undefined || NUL_ESCAPE.test(text)) {
+      throw new ConfigError(`ctx.progress() takes a number or a small JSON value without NUL characters (got ${String(value)})`);
+    }
+    if (Buffer.byteLength(text) > MAX_PROGRESS_BYTES) {
+      throw new ConfigError(`ctx.progress() takes at most ${MAX_PROGRESS_BYTES} bytes of JSON (got ${Buffer.byteLength(text)}); report a summary and return the details`);
+    }
+    const now = Date.now();
+    if (now - this.#progressPostedAt < PROGRESS_POST_MS) {
+      this.#unposted = text;
+      return;
+    }
+    this.#progressPostedAt = now;
+    this.#unposted = undefined;
+    this.#post({ id: this.jobId, attempt: this.attempt, value: text });
+  }
+
+  /** Posts the last progress report held back by the rate limit (the job ended). */
+  flushProgress(): void {
+    if (this.#unposted === undefined) return;
+    this.#post({ id: this.jobId, attempt: this.attempt, value: this.#unposted });
+    this.#unposted = undefined;
   }
 
   /** Aborts the signal, now or whenever the handler first asks for it. The first reason stays. */

@@ -1,8 +1,8 @@
 /**
  * The piscina pool that runs every job off the main thread. Jobs travel in
  * batches (one piscina task carries several jobs) because per-task messaging
- * costs more main-thread CPU than a no-op job itself; see
- * shared/notes/piscina-dispatch.md for the measurements.
+ * costs more main-thread CPU than a no-op job itself (the README's
+ * Performance section has the measurements).
  *
  * A thread that dies (process.exit(), out of memory, or terminated by us for
  * a timeout or at the end of a shutdown) takes its batches with it; the pool
@@ -56,8 +56,8 @@ export class WorkerPool {
   ) {
     // Only what a thread needs: the options object may carry more (the
     // supervisor passes its whole config).
-    const { threads, threadMemoryMb, tasksPath, concurrency, logLevel, logFormat } = options;
-    const workerData: ThreadData = { tasksPath, concurrency, logLevel, logFormat };
+    const { threads, threadMemoryMb, tasksPath, concurrency, logLevel, logFormat, progressChannel } = options;
+    const workerData: ThreadData = { tasksPath, concurrency, logLevel, logFormat, progressChannel };
     this.piscina = new Piscina({
       filename: new URL('./thread.js', import.meta.url).href,
       minThreads: threads,
@@ -72,7 +72,7 @@ export class WorkerPool {
       atomics: 'async',
       // Jobs run at a lower priority than the main thread and the database:
       // when jobs fill every core, claims, heartbeats and metrics still get
-      // the CPU at once (measured: shared/notes/piscina-dispatch.md).
+      // the CPU at once.
       niceIncrement: 10,
       // We keep our own run times (supervisor_job_duration_seconds).
       recordTiming: false,

@@ -32,4 +32,14 @@ export interface ThreadData {
   concurrency: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** The BroadcastChannel where handlers' ctx.progress() reports go to the main thread. */
+  progressChannel: string;
+}
+
+/** One ctx.progress() report, as the thread posts it on the progress channel. */
+export interface ProgressReport {
+  id: string;
+  attempt: number;
+  /** The reported value as JSON text. */
+  value: string;
 }

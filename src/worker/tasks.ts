@@ -30,6 +30,13 @@ export interface TaskContext {
    * (or throw it). For polling external state.
    */
   snooze(delay: number | string): Snooze;
+  /**
+   * Reports how far the job got: a number (`ctx.progress(0.4)`) or a small
+   * JSON value (`{ done: 40, of: 100 }`, at most 4 KB). The latest report is
+   * stored with the job within about a second, and shown by `getJob` and
+   * `supervisor job`. Throws on a value that cannot be stored.
+   */
+  progress(value: unknown): void;
 }
 
 /**

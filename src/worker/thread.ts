@@ -6,13 +6,14 @@
  * main thread can time jobs out and account for them if this thread dies.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { threadId, workerData } from 'node:worker_threads';
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
+import { NUL_ESCAPE } from '../json.js';
 import { createLogger, type Logger } from '../log.js';
 import { describeError } from './errors.js';
 import { JobContext, Snooze } from './job-context.js';
 import { Limiter } from './limiter.js';
 import { AbortReason, BatchProgress } from './progress.js';
-import type { BatchTask, JobEnvelope, Outcome, ThreadData } from './protocol.js';
+import type { BatchTask, JobEnvelope, Outcome, ProgressReport, ThreadData } from './protocol.js';
 import { loadTasks, type TaskHandler, type TaskPolicy, type TaskTable } from './tasks.js';
 
 const data = workerData as ThreadData;
@@ -91,6 +92,17 @@ function log(): Logger {
   return threadLog;
 }
 
+/** Where ctx.progress() reports go; opened at the first report (most tasks never make one). */
+let progressChannel: BroadcastChannel | undefined;
+
+function postProgress(report: ProgressReport): void {
+  if (!progressChannel) {
+    progressChannel = new BroadcastChannel(data.progressChannel);
+    progressChannel.unref();
+  }
+  progressChannel.postMessage(report);
+}
+
 /** Runs a batch of jobs and returns their outcomes in the same order. */
 export default async function runBatch(task: BatchTask): Promise<Outcome[]> {
   const progress = new BatchProgress(task.progress, task.jobs.length);
@@ -106,7 +118,7 @@ export async function describeTasks(): Promise<[string, TaskPolicy][]> {
 
 async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgress, index: number): Promise<Outcome> {
   if (!progress.tryStart(index, Date.now())) return null; // taken back by the main thread: not run
-  const entry: RunningJob = { ctx: new JobContext(job, log), progress, index };
+  const entry: RunningJob = { ctx: new JobContext(job, log, postProgress), progress, index };
   running.add(entry);
   watchAbortFlags();
   const timer = job.timeoutMs > 0 ? setTimeout(() => entry.ctx.abort(timeoutError(job)), job.timeoutMs) : undefined;
@@ -122,6 +134,7 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
   } finally {
     clearTimeout(timer);
     running.delete(entry);
+    entry.ctx.flushProgress();
   }
   if (entry.stray !== undefined) outcome = { error: entry.stray };
   // A job that overran its timeout fails even if it then returned normally.
@@ -149,7 +162,7 @@ function resultOutcome(value: unknown): Outcome {
     return { error: `the handler's return value cannot be stored: it is not JSON-serialisable (${describeError(error)})` };
   }
   if (text === undefined) return null; // a function or a symbol: nothing to store
-  if (/(?<!\\)(?:\\\\)*\\u0000/.test(text)) return { error: "the handler's return value holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot hold" };
+  if (NUL_ESCAPE.test(text)) return { error: "the handler's return value holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot hold" };
   const bytes = Buffer.byteLength(text);
   if (bytes > MAX_RESULT_BYTES) {
     return { error: `the handler's return value is ${bytes} bytes as JSON; the limit is ${MAX_RESULT_BYTES}: store large results elsewhere and return a reference` };

@@ -172,6 +172,21 @@ export function supervisorStatements(schema: string, queues: string[]) {
          and j.locked_by = $1::text and j.attempts = h.attempt
        returning j.job_id`,
     ),
+    /**
+     * Stores the latest ctx.progress() reports: $1 ids, $2 attempts, $3
+     * values as JSON text. Fenced on the attempt alone, not on the holder:
+     * a report that arrives after its job was written back still belongs
+     * to that attempt, while one from an attempt that was since retried
+     * elsewhere is dropped. Runs on the batch pool.
+     */
+    writeProgress: statement(
+      schema,
+      'write-progress',
+      `update $S.jobs j
+       set progress = p.value::jsonb
+       from unnest($1::bigint[], $2::int[], $3::text[]) as p(job_id, attempt, value)
+       where j.job_id = any($1::bigint[]) and j.job_id = p.job_id and j.attempts = p.attempt`,
+    ),
     /** Registers the supervisor or refreshes its heartbeat (re-creating the row if recovery removed it). */
     touchSupervisor: statement(
       schema,
