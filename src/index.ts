@@ -23,7 +23,15 @@ export {
 } from './queue/queue.js';
 export { JobFailedError, WaitTimeoutError } from './queue/errors.js';
 export type { TaskJobSpec, TaskPayload } from './queue/typed.js';
-export { startSupervisor, Supervisor, type SupervisorOptions, type SupervisorStats } from './supervisor/supervisor.js';
+export {
+  startSupervisor,
+  Supervisor,
+  type JobEndEvent,
+  type JobEvent,
+  type SupervisorEvents,
+  type SupervisorOptions,
+  type SupervisorStats,
+} from './supervisor/supervisor.js';
 export type { Backoff, TaskContext, TaskDefaults, TaskDefinition, TaskHandler } from './worker/tasks.js';
 export type { Snooze } from './worker/job-context.js';
 export { ConfigError } from './config.js';

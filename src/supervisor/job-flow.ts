@@ -22,6 +22,7 @@ import { fromClaimRow, type ClaimedJob, type ClaimRow, type TimeoutFor } from '.
 import type { Claimer } from './claimer.js';
 import type { Completer, Written } from './completer.js';
 import type { Holdings } from './holdings.js';
+import type { JobEvents } from './job-events.js';
 import type { Offer } from './offer.js';
 import type { RecoveredJob } from './recovery.js';
 import type { Service } from './service.js';
@@ -61,6 +62,7 @@ export interface JobFlowParts {
   pool: WorkerPool;
   holdings: Holdings;
   metrics: SupervisorMetrics;
+  events: JobEvents;
   log: Logger;
   threads: number;
   concurrency: number;
@@ -125,6 +127,7 @@ export class JobFlow implements Service {
     const { holdings, metrics, threads, concurrency } = this.parts;
     this.stats.claimed += jobs.length;
     for (const job of jobs) metrics.jobClaimed(job, job.lagSeconds);
+    this.parts.events.started(jobs);
     const size = Math.min(MAX_BATCH, Math.ceil(jobs.length / threads), Math.ceil(concurrency / 2));
     for (let start = 0; start < jobs.length; start += size) {
       const batch = new Batch(jobs.slice(start, start + size));
@@ -152,6 +155,8 @@ export class JobFlow implements Service {
 
   /** 4. A job's result was written (or refused by the fence): it is no longer ours. */
   written(job: ClaimedJob, written: Written, result: JobResult): void {
+    const held = this.parts.holdings.get(job.id);
+    if (held) this.parts.events.ended(job, written, held.batch.progress.ranFor(held.index, Date.now()), result as { error?: string; result?: string });
     this.parts.holdings.remove(job.id);
     // Its queue's or key's slot is free in the whole cluster now: another may start.
     if (job.gated) this.parts.claimer.wake();

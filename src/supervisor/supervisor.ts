@@ -4,6 +4,7 @@
  * The path of a job through them is job-flow.ts.
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { connectionOptions, defaultThreadMemoryMb, resolveOptions, retentionOptions, runOptions, type RunConfig } from '../config.js';
 import { openDatabase, type Database } from '../db/connect.js';
@@ -25,6 +26,7 @@ import { Gates } from './gates.js';
 import { DatabaseHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { Holdings } from './holdings.js';
+import { JobEvents, type SupervisorEvents } from './job-events.js';
 import { JobFlow, noStats, type SupervisorStats } from './job-flow.js';
 import { Leadership } from './leadership.js';
 import { Offer } from './offer.js';
@@ -38,6 +40,7 @@ import { Vacuum } from './vacuum.js';
 import { Wakeup } from './wakeup.js';
 
 export type { SupervisorStats } from './job-flow.js';
+export type { JobEndEvent, JobEvent, SupervisorEvents } from './job-events.js';
 
 /**
  * Options of {@link startSupervisor}: the same as the CLI's (see the README),
@@ -89,8 +92,15 @@ export async function startSupervisor(options: SupervisorOptions = {}): Promise<
   return supervisor;
 }
 
-/** A running supervisor. Create it with {@link startSupervisor}. */
-export class Supervisor {
+/**
+ * A running supervisor. Create it with {@link startSupervisor}. It emits
+ * job events (see {@link SupervisorEvents}):
+ *
+ * ```ts
+ * supervisor.on('failed', (event) => alert(`${event.task} ${event.jobId}: ${event.error}`));
+ * ```
+ */
+export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** This process's id in the `supervisors` table and in `locked_by`. */
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   /** Where jobs handed to this supervisor's offer arrive (at most 63 bytes, as PostgreSQL requires). */
@@ -116,6 +126,7 @@ export class Supervisor {
     readonly config: RunConfig,
     readonly log: Logger,
   ) {
+    super();
     this.sql = supervisorStatements(config.schema, config.queues);
     this.flowSql = flowStatements(config.schema);
     this.health = new DatabaseHealth(log);
@@ -281,6 +292,7 @@ export class Supervisor {
       pool,
       holdings,
       metrics: this.metrics,
+      events: new JobEvents(this, log),
       log,
       threads: config.threads,
       concurrency: config.concurrency,
