@@ -40,6 +40,11 @@ export class Holdings {
     this.held.delete(jobId);
   }
 
+  /** Jobs held: claimed, and their outcome not yet written. */
+  get size(): number {
+    return this.held.size;
+  }
+
   get(jobId: string): Held | undefined {
     return this.held.get(jobId);
   }

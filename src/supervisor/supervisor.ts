@@ -118,6 +118,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private pool: WorkerPool | undefined;
   private flow: JobFlow | undefined;
   private leadership: Leadership | undefined;
+  private taskNames: string[] = [];
   private claiming = false;
   private stopping: Promise<void> | undefined;
 
@@ -148,6 +149,28 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Jobs by what became of them since start. */
   get stats(): SupervisorStats {
     return this.flow?.stats ?? noStats();
+  }
+
+  /** The tasks this supervisor runs (its task module's exports). */
+  get tasks(): readonly string[] {
+    return this.taskNames;
+  }
+
+  /**
+   * Resolves once this supervisor has nothing left to do: no due job of its
+   * tasks and queues is pending (paused queues aside), and every job it took
+   * has its outcome written. Jobs due later (a retry's backoff, a run_at)
+   * do not count. Looks every 25 ms; for scripts and tests that run what is
+   * due and stop (see `runDueJobs` in `pg-supervisor/testing`).
+   */
+  async whenIdle(): Promise<void> {
+    const { pool } = this.db ?? {};
+    if (!pool) throw new Error('whenIdle: the supervisor is not started');
+    for (;;) {
+      const { rows } = await pool.query<{ left: boolean }>(this.sql.workLeft, [this.taskNames, this.id, this.config.queues]);
+      if (!rows[0]!.left && this.holdings.size === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
   }
 
   /** Whether this supervisor leads maintenance (lease recovery, retention, vacuum, cron) for its schema. */
@@ -184,6 +207,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.pool = new WorkerPool({ ...config, threadMemoryMb, tasksPath, databaseUrl: config.databaseUrl ?? '', progressChannel: this.progressChannel }, log);
       const policies = new TaskPolicies(await this.pool.describeTasks(), config.jobTimeout);
       const tasks = policies.names;
+      this.taskNames = tasks;
       if (config.metricsPort !== 0) await this.services.start(this.metricsServer());
       this.db = await openDatabase(
         {

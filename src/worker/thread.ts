@@ -7,11 +7,11 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
-import { NUL_ESCAPE } from '../json.js';
 import { createLogger, type Logger } from '../log.js';
 import { describeError } from './errors.js';
 import { JobContext, Snooze } from './job-context.js';
 import { Limiter } from './limiter.js';
+import { resultOutcome } from './result.js';
 import { AbortReason, BatchProgress } from './progress.js';
 import type { BatchTask, JobEnvelope, Outcome, ProgressReport, ThreadData } from './protocol.js';
 import { loadTasks, type TaskHandler, type TaskPolicy, type TaskTable } from './tasks.js';
@@ -148,26 +148,6 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
 
 function call(handler: TaskHandler, job: JobEnvelope, entry: RunningJob): unknown {
   return handler(JSON.parse(job.payload), entry.ctx);
-}
-
-/** Largest result a job may return, as JSON text: it is stored in the job's row. */
-export const MAX_RESULT_BYTES = 65_536;
-
-/** A handler's return value as an outcome: its JSON text, or an error saying why it cannot be stored. */
-function resultOutcome(value: unknown): Outcome {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    return { error: `the handler's return value cannot be stored: it is not JSON-serialisable (${describeError(error)})` };
-  }
-  if (text === undefined) return null; // a function or a symbol: nothing to store
-  if (NUL_ESCAPE.test(text)) return { error: "the handler's return value holds a NUL character (\\u0000), which PostgreSQL's jsonb cannot hold" };
-  const bytes = Buffer.byteLength(text);
-  if (bytes > MAX_RESULT_BYTES) {
-    return { error: `the handler's return value is ${bytes} bytes as JSON; the limit is ${MAX_RESULT_BYTES}: store large results elsewhere and return a reference` };
-  }
-  return { result: text };
 }
 
 class JobTimeoutError extends Error {

@@ -226,6 +226,21 @@ export function supervisorStatements(schema: string, queues: string[]) {
          (select array_agg(distinct locked_by) from expired) as lost_by,
          (select count(*) from gone)::int as supervisors_removed`,
     ),
+    /**
+     * Whether supervisor $2 has work left (Supervisor.whenIdle): a due
+     * pending job of one of its tasks ($1), in one of its queues ($3, empty
+     * for all) that is not paused, or a job it holds.
+     */
+    workLeft: statement(
+      schema,
+      'work-left',
+      `select exists (
+         select 1 from $S.jobs
+         where (job_status = 'pending' and run_at <= now() and task = any($1::text[])
+                and (cardinality($3::text[]) = 0 or queue = any($3::text[]))
+                and queue <> all(array(select queue from $S.queues where paused)))
+            or (job_status = 'running' and locked_by = $2::text)) as left`,
+    ),
     deregister: statement(schema, 'deregister-supervisor', `delete from $S.supervisors where supervisor_id = $1`),
     /** A round trip on the listening connection, after which every earlier notification has arrived. */
     ping: statement(schema, 'ping', `select 1`),
