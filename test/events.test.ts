@@ -4,25 +4,22 @@
  * attempt, with its duration; a listener that throws leaves the job alone.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { Queue, startSupervisor, type JobEndEvent, type JobEvent, type Supervisor } from '../src/index.js';
-import { fixtures } from './helpers/cli.js';
-import { testDb, waitFor, type TestDb } from './helpers/db.js';
+import type { JobEndEvent, JobEvent, Queue, Supervisor } from '../src/index.js';
+import { embedded, type Embedded } from './helpers/embedded.js';
+import { waitFor, type TestDb } from './helpers/db.js';
 
+let running: Embedded;
 let db: TestDb;
 let queue: Queue;
 let supervisor: Supervisor;
 
 before(async () => {
-  db = await testDb('events');
-  queue = new Queue({ connectionString: db.url, schema: db.schema });
-  supervisor = await startSupervisor({ connectionString: db.url, schema: db.schema, tasks: join(fixtures, 'tasks.js'), threads: 1, logLevel: 'silent' });
+  running = await embedded('events');
+  ({ db, queue, supervisor } = running);
 });
 after(async () => {
-  await supervisor.stop();
-  await queue.close();
-  await db.drop();
+  await running.close();
 });
 
 it('emits started, then succeeded, retried, failed or snoozed once the outcome is written; a throwing listener changes nothing', async () => {

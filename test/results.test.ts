@@ -5,7 +5,7 @@
  * the attempt, saying why.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -76,6 +76,7 @@ describe('results', () => {
       await assert.rejects(queue.waitFor(bad.id, { timeout: 20_000 }), /ctx.progress\(\) takes at most 4096 bytes of JSON/);
     } finally {
       await running.stop();
+      rmSync(gate, { force: true });
     }
   });
 });

@@ -351,7 +351,7 @@ describe('insert-job: hand-off to an offer', () => {
   /** Adds one job as Queue.add does; whether it was handed off. */
   async function add(fields: { task?: string; queue?: string; payload?: string; runAt?: Date | null; jobKey?: string | null; concurrencyKey?: string } = {}) {
     const { task = 't', queue = 'default', payload = '{}', runAt = null, jobKey = null, concurrencyKey = null } = fields;
-    const { rows } = await pool.query(producer().insertJob, [task, queue, payload, 0, runAt, 3, jobKey, null, concurrencyKey, null]);
+    const { rows } = await pool.query(producer().insertJob, [task, queue, payload, 0, runAt, 3, jobKey, null, concurrencyKey, null, null]);
     const row = await db.job(rows[0].job_id);
     return { handedOff: rows[0].handed_off !== null, row };
   }

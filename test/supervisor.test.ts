@@ -60,7 +60,7 @@ describe('a supervisor', () => {
     const supervisor = await start();
     const { id } = await queue.add('showWorkerData', {}, { maxAttempts: 1 });
     await waitFor('the job to fail', async () => (await statusOf(id)) === 'failed');
-    assert.match((await job(id)).last_error, /^Error: workerData: concurrency,logFormat,logLevel,tasksPath\n/);
+    assert.match((await job(id)).last_error, /^Error: workerData: concurrency,logFormat,logLevel,progressChannel,tasksPath\n/);
     await stop(supervisor);
   });
 

@@ -18,6 +18,7 @@ import type { AnyTasks, TaskJobSpec, TaskName, TaskPayload } from './typed.js';
 import { FinishedListener, Wakeup } from './finished-listener.js';
 import { JobFailedError, WaitTimeoutError } from './errors.js';
 import { finishedChannel } from '../db/sql/statement.js';
+import { activeTraceContext } from './trace-context.js';
 
 /** Options of one job. Every field is optional. */
 
@@ -266,7 +267,7 @@ export class Queue<Tasks = AnyTasks> {
     const spec = { ...rest, task, payload };
     // In the caller's transaction, no hand-off: its lease would start before the commit.
     if (client) return (await this.addMany([spec], { client }))[0]!;
-    const { rows } = await this.query<{ job_id: string }>(this.sql.insertJob, toRow(spec, -1));
+    const { rows } = await this.query<{ job_id: string }>(this.sql.insertJob, [...toRow(spec, -1), activeTraceContext()]);
     // Without a row, its jobKey exists: addMany knows how to find that job.
     const added = rows[0] ? { id: rows[0].job_id, created: true } : (await this.addMany([spec]))[0]!;
     if (options.checkTask) {
@@ -357,13 +358,14 @@ export class Queue<Tasks = AnyTasks> {
   async addMany(specs: readonly TaskJobSpec<Tasks>[], options: { client?: QueryClient } = {}): Promise<AddedJob[]> {
     const { client } = options;
     const columns = toColumns(specs);
+    const traceContext = activeTraceContext();
     const results: AddedJob[] = new Array(specs.length);
     const missing = new Map<string, number[]>();
     for (let start = 0; start < specs.length; start += INSERT_CHUNK) {
       const end = Math.min(start + INSERT_CHUNK, specs.length);
       const { rows } = await this.query<{ job_id: string; job_key: string | null }>(
         this.sql.insertJobs,
-        columns.map((column) => column.slice(start, end)),
+        [...columns.map((column) => column.slice(start, end)), traceContext],
         client,
       );
       collect(rows, specs, start, end, results, missing);

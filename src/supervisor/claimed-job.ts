@@ -6,6 +6,8 @@ export interface ClaimedJob extends JobEnvelope {
   lagSeconds: number;
   /** Claimed by the gated claim (a limited queue, or a concurrency key): its end frees a slot others may wait for. */
   gated?: boolean;
+  /** The trace context of the code that added it (JSON text), or null. */
+  traceContext: string | null;
 }
 
 /** A row of the claim statement. */
@@ -18,6 +20,8 @@ export interface ClaimRow {
   max_attempts: number;
   timeout_ms: number | null;
   lag_s: number;
+  /** Absent from the rate-limit hint row and from hand-offs of older producers. */
+  trace_context?: string | null;
 }
 
 /** The timeout of a job of `task` whose own is `own` (see TaskPolicies). */
@@ -34,5 +38,6 @@ export function fromClaimRow(row: ClaimRow, timeoutFor: TimeoutFor): ClaimedJob 
     maxAttempts: row.max_attempts,
     timeoutMs: timeoutFor(row.task, row.timeout_ms),
     lagSeconds: row.lag_s,
+    traceContext: row.trace_context ?? null,
   };
 }

@@ -4,6 +4,7 @@
  * releases the unstarted ones, the stop watchdog watches the running
  * ones, and the jobs still on a thread are the slots in use.
  */
+import type { Span } from '@opentelemetry/api';
 import type { Batch } from '../worker/batch.js';
 import type { ClaimedJob } from './claimed-job.js';
 
@@ -13,6 +14,8 @@ export interface Held {
   index: number;
   /** When a cancel reached this supervisor (epoch ms); the stop watchdog acts on it only while the job runs. */
   cancelledAt?: number;
+  /** Its OpenTelemetry span, when one is recording (see job-tracing.ts). */
+  span?: Span;
 }
 
 export class Holdings {

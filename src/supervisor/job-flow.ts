@@ -23,6 +23,7 @@ import type { Claimer } from './claimer.js';
 import type { Completer, Written } from './completer.js';
 import type { Holdings } from './holdings.js';
 import type { JobEvents } from './job-events.js';
+import { JobTracing } from './job-tracing.js';
 import type { Offer } from './offer.js';
 import type { RecoveredJob } from './recovery.js';
 import type { Service } from './service.js';
@@ -80,6 +81,7 @@ export class JobFlow implements Service {
   readonly stats: SupervisorStats = noStats();
   private stopping = false;
   private idle: (() => void) | undefined;
+  private readonly tracing = new JobTracing();
 
   constructor(private readonly parts: JobFlowParts) {}
 
@@ -134,6 +136,7 @@ export class JobFlow implements Service {
       holdings.add(batch);
       void this.run(batch);
     }
+    this.tracing.started(jobs, holdings);
     metrics.utilization.set(holdings.inFlight);
   }
 
@@ -157,6 +160,7 @@ export class JobFlow implements Service {
   written(job: ClaimedJob, written: Written, result: JobResult): void {
     const held = this.parts.holdings.get(job.id);
     if (held) this.parts.events.ended(job, written, held.batch.progress.ranFor(held.index, Date.now()), result as { error?: string; result?: string });
+    this.tracing.ended(held, written, 'error' in result ? result.error : undefined);
     this.parts.holdings.remove(job.id);
     // Its queue's or key's slot is free in the whole cluster now: another may start.
     if (job.gated) this.parts.claimer.wake();

@@ -59,12 +59,18 @@ export function flowStatements(schema: string) {
                         and (cardinality($1::text[]) = 0 or s.queue = any($1::text[]))) as limited,
               exists (select 1 from $S.jobs where job_status = 'pending' and concurrency_key is not null) as keyed`,
     ),
-    /** Claims up to $2 jobs of limited queues and with concurrency keys (see claim_gated in the migration). */
+    /**
+     * Claims up to $2 jobs of limited queues and with concurrency keys (see
+     * claim_gated in the migration). The trace context, which a claim never
+     * changes, is read beside: a job added after the statement began is
+     * not in its snapshot and runs without one.
+     */
     claimGated: statement(
       schema,
       'claim-gated',
-      `select id::text, task, queue, payload, attempt, max_attempts, timeout_ms, lag_s
-       from $S.claim_gated($1::text[], $2::int, $3::text, $4::int, $5::text[])`,
+      `select g.id::text, g.task, g.queue, g.payload, g.attempt, g.max_attempts, g.timeout_ms, g.lag_s,
+         (select j.trace_context::text from $S.jobs j where j.job_id = g.id) as trace_context
+       from $S.claim_gated($1::text[], $2::int, $3::text, $4::int, $5::text[]) g`,
     ),
     /** Adds or replaces a schedule; a replaced one starts again from now (no backfill of the old expression). */
     saveSchedule: statement(

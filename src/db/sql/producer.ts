@@ -22,6 +22,7 @@ export function producerStatements(schema: string) {
     /**
      * Adds any number of jobs in one round trip: one array per column.
      * A job whose job_key already exists is skipped (de-duplication).
+     * $11: the adding code's trace context (one for every job), or null.
      * Rows are inserted, and so returned, in the order given (the join
      * with the task defaults could reorder them).
      */
@@ -29,9 +30,9 @@ export function producerStatements(schema: string) {
       schema,
       'insert-jobs',
       `insert into $S.jobs (task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms,
-                            concurrency_key, concurrency_limit)
+                            concurrency_key, concurrency_limit, trace_context)
        select t.task, r.queue, t.job_data::jsonb, r.priority, coalesce(t.run_at, now()), r.max_attempts, t.job_key,
-              t.timeout_ms, t.concurrency_key, t.concurrency_limit
+              t.timeout_ms, t.concurrency_key, t.concurrency_limit, $11::jsonb
        from unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[],
                    $9::text[], $10::int[]) with ordinality
          as t(task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms, concurrency_key, concurrency_limit, n)
@@ -65,7 +66,7 @@ export function producerStatements(schema: string) {
       'insert-job',
       `with spec as materialized (
          select $1::text as task, $3::text as job_data, coalesce($5::timestamptz, now()) as run_at, $7::text as job_key,
-                $8::int as timeout_ms, $9::text as concurrency_key, $10::int as concurrency_limit,
+                $8::int as timeout_ms, $9::text as concurrency_key, $10::int as concurrency_limit, $11::jsonb as trace_context,
                 ${RESOLVED({ queue: '$2::text', priority: '$4::int', maxAttempts: '$6::int' })}
          from (values (true)) as one (x) left join $S.task_defaults d on d.task = $1::text),
        offer as (
@@ -77,26 +78,28 @@ export function producerStatements(schema: string) {
              and spec.queue <> all(${GATED_QUEUES})
              and s.heartbeat_at > now() - f.lease_ms / 2 * interval '1 millisecond'
              and octet_length(spec.job_data) <= 7000
-             and octet_length(json_build_object('task', spec.task, 'queue', spec.queue, 'payload', spec.job_data::jsonb::text)::text) <= 7800
+             and octet_length(json_build_object('task', spec.task, 'queue', spec.queue, 'payload', spec.job_data::jsonb::text,
+                                                'trace_context', spec.trace_context::text)::text) <= 7800
            limit 1
            for update of f skip locked)
          returning o.channel, o.supervisor_id, o.lease_ms),
        added as (
          insert into $S.jobs (task, queue, job_data, priority, run_at, max_attempts, job_key, timeout_ms,
-                              concurrency_key, concurrency_limit, job_status, attempts, locked_by, locked_until, started_at)
+                              concurrency_key, concurrency_limit, trace_context, job_status, attempts, locked_by, locked_until, started_at)
          select spec.task, spec.queue, spec.job_data::jsonb, spec.priority, spec.run_at, spec.max_attempts, spec.job_key,
-                spec.timeout_ms, spec.concurrency_key, spec.concurrency_limit,
+                spec.timeout_ms, spec.concurrency_key, spec.concurrency_limit, spec.trace_context,
                 case when offer.supervisor_id is null then 'pending' else 'running' end,
                 case when offer.supervisor_id is null then 0 else 1 end,
                 offer.supervisor_id, now() + offer.lease_ms * interval '1 millisecond',
                 case when offer.supervisor_id is null then null else now() end
          from spec left join offer on true
          on conflict (job_key) where job_key is not null do nothing
-         returning job_id, task, queue, job_data, attempts, max_attempts, timeout_ms)
+         returning job_id, task, queue, job_data, attempts, max_attempts, timeout_ms, trace_context)
        select a.job_id,
          (select set_config('pg_supervisor.handed_off', 'on', true) || pg_notify(offer.channel, json_build_object(
                    'id', a.job_id::text, 'task', a.task, 'queue', a.queue, 'payload', a.job_data::text,
-                   'attempt', a.attempts, 'max_attempts', a.max_attempts, 'timeout_ms', a.timeout_ms, 'lag_s', 0)::text)::text
+                   'attempt', a.attempts, 'max_attempts', a.max_attempts, 'timeout_ms', a.timeout_ms, 'lag_s', 0,
+                   'trace_context', a.trace_context::text)::text)::text
           from offer) as handed_off
        from added a`,
     ),

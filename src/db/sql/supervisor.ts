@@ -11,7 +11,7 @@ export const GATED_QUEUES = `array(select g.queue from $S.queues g
   where g.paused or g.concurrency is not null or g.rate_limit is not null)`;
 
 const CLAIMED = `j.job_id as id, j.task, j.queue, j.job_data::text as payload, j.attempts as attempt,
-  j.max_attempts, j.timeout_ms, extract(epoch from now() - j.run_at)::float8 as lag_s`;
+  j.max_attempts, j.timeout_ms, extract(epoch from now() - j.run_at)::float8 as lag_s, j.trace_context::text as trace_context`;
 
 /**
  * Claims up to `limit` due jobs of the tasks this supervisor knows ($1) for
