@@ -5,8 +5,8 @@ import { describe, it } from 'node:test';
 import { connectionOptions, cronAddOptions, enqueueOptions, jobOptions, jobsOptions, queueSetOptions, retentionOptions, retryOptions, runOptions } from '../src/config.js';
 import { SupervisorMetrics } from '../src/metrics/metrics.js';
 import { packageRoot } from '../src/paths.js';
+import { readme } from './helpers/readme.js';
 
-const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
 const ci = readFileSync(join(packageRoot, '.ci', 'run'), 'utf8');
 
 describe('README', () => {

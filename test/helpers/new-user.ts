@@ -12,7 +12,7 @@ import pg from 'pg';
 import { packageRoot } from '../../src/paths.js';
 import { waitFor } from './db.js';
 
-export const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
+export { readme, section } from './readme.js';
 export const work = mkdtempSync(join(tmpdir(), 'pg-supervisor-first-hour-'));
 export const app = join(work, 'app');
 /** The user's environment: no database configured, nothing of the test run's. */
@@ -94,14 +94,6 @@ export async function interrupt(running: Running): Promise<boolean> {
   return true;
 }
 
-/** The fenced blocks of a README section, in order. */
-export function section(title: string): { lang: string; body: string }[] {
-  const start = readme.indexOf(`### ${title}`);
-  assert.ok(start >= 0, `README has a section '${title}'`);
-  const end = readme.slice(start + 4).search(/^##+ /m);
-  const text = readme.slice(start, end < 0 ? undefined : start + 4 + end);
-  return [...text.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, body: m[2]! }));
-}
 
 /** A client on the app's embedded PostgreSQL, found through the port it saved. */
 export async function appDatabase(): Promise<pg.Client> {
