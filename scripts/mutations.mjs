@@ -123,6 +123,14 @@ const MUTATIONS = [
   ['cancel: signal not aborted', 'supervisor/job-flow.js', `held.batch.progress.requestAbort(held.index, 4 /* AbortReason.Cancelled */);`, ``, ['flow']],
   ['cron: no key per tick', 'db/sql/flow.js', `'cron:' || m.name || ':' ||`, `null::text || m.name || ':' ||`, ['services']],
   ['snooze: taken for success', 'worker/thread.js', `if (value instanceof Snooze)`, `if (false)`, ['flow']],
+  // The producer side.
+  ['wait: job never marked', PRODUCER, `set awaited = true`, `set awaited = awaited`, ['wait-for']],
+  ['progress: any attempt', CLAIM, `and j.attempts = p.attempt`, `and true`, ['services']],
+  ['progress: last report held back lost', 'worker/job-context.js', `this.#post({ id: this.jobId, attempt: this.attempt, value: this.#unposted });`, `void 0;`, ['worker', 'results']],
+  ['events: started never emitted', 'supervisor/job-events.js', `if (this.emitter.listenerCount('started') === 0)`, `if (true)`, ['events']],
+  ['tracing: job span without its parent', 'supervisor/job-tracing.js', `propagation.extract(context.active(), JSON.parse(job.traceContext))`, `context.active()`, ['tracing']],
+  ['tracing: context not recorded', 'queue/trace-context.js', `propagation.inject(active, carrier);`, ``, ['tracing']],
+  ['tracing: hand-off drops the context', PRODUCER, `'trace_context', a.trace_context::text)`, `'trace_context', null)`, ['tracing']],
   // The worker thread's limiter.
   ['limiter: newest waiter first', LIMITER, `this.waiting.shift()`, `this.waiting.pop()`, ['worker']],
   ['limiter: one over its limit', LIMITER, `this.running < this.limit`, `this.running <= this.limit`, ['worker']],

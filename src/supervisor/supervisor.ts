@@ -168,6 +168,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!pool) throw new Error('whenIdle: the supervisor is not started');
     for (;;) {
       const { rows } = await pool.query<{ left: boolean }>(this.sql.workLeft, [this.taskNames, this.id, this.config.queues]);
+      // The table shows a job done once its outcome commits; the holdings,
+      // once that outcome's events have been emitted too (a moment later).
       if (!rows[0]!.left && this.holdings.size === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
