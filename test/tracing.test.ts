@@ -36,6 +36,7 @@ function jobSpan(id: string) {
 }
 
 it('runs a job in the trace that added it, however it was claimed, with its task, queue, attempt and outcome', async () => {
+  await waitFor('the idle supervisor offering a slot (so that the first job is handed off)', async () => (await db.query('select 1 from offers')).length === 1);
   const tracer = trace.getTracer('the-application');
   const { checkout, jobs } = await tracer.startActiveSpan('checkout', async (span) => {
     const handedOff = await queue.add('returns', { value: 1 });

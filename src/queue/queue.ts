@@ -7,7 +7,6 @@ import { ConfigError, connectionOptions, parseRate, type RateLimit, databaseUrl,
 import { describeUrl, explainConnectionError, isConnectionError } from '../db/connect.js';
 import { migrateCommandFor } from '../db/migrate.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.js';
-import { NUL_ESCAPE } from '../json.js';
 import { silentLogger } from '../log.js';
 import { defaultDataDir } from '../paths.js';
 import { KEEP_ALIVE } from '../db/keep-alive.js';
@@ -15,6 +14,7 @@ import { producerStatements } from '../db/sql/producer.js';
 import { flowStatements } from '../db/sql/flow.js';
 import { cronOf, MAX_BACKFILL, nextTick } from './cron.js';
 import type { AnyTasks, TaskJobSpec, TaskName, TaskPayload } from './typed.js';
+import { checkInteger, checkText, collect, MAX_NAME_BYTES, toColumns, toRow } from './job-spec.js';
 import { FinishedListener, Wakeup } from './finished-listener.js';
 import { JobFailedError, WaitTimeoutError } from './errors.js';
 import { finishedChannel } from '../db/sql/statement.js';
@@ -565,112 +565,4 @@ function withoutNull<T extends Record<string, unknown>>(values: T): Partial<{ [K
 function noRunnerMessage(task: string, tasks: string[]): string {
   const running = tasks.length === 0 ? 'no supervisor is running' : `live supervisors run ${tasks.map((t) => `'${t}'`).join(', ')}`;
   return `no live supervisor runs task '${task}' (${running}): the job waits until one does. Check the task name, or start a supervisor whose task module exports it`;
-}
-
-/** How an error names the job: by its place in a batch, or not at all for a single job (index -1). */
-function label(index: number): string {
-  return index < 0 ? '' : `job ${index}: `;
-}
-
-/** Validates the spec of job number `index` (-1 for a single job) and returns the values of its row, in the insert's column order. */
-function toRow(spec: JobSpec, index: number): unknown[] {
-  return [
-    checkTask(spec.task, index),
-    given(spec.queue, (value) => checkText(value, 'queue', index, MAX_NAME_BYTES)),
-    payloadText(spec.payload, index),
-    given(spec.priority, (value) => checkInteger(value, 'priority', index)),
-    checkDate(spec.runAt, index),
-    given(spec.maxAttempts, (value) => checkInteger(value, 'maxAttempts', index, 1)),
-    given(spec.jobKey, (value) => checkText(value, 'jobKey', index, MAX_JOB_KEY_BYTES)),
-    given(spec.timeout, (value) => checkInteger(value, 'timeout', index, 1)),
-    given(spec.concurrencyKey, (value) => checkText(value, 'concurrencyKey', index, MAX_JOB_KEY_BYTES)),
-    given(spec.concurrencyLimit, (value) => {
-      if (spec.concurrencyKey === undefined) throw new ConfigError(`${label(index)}concurrencyLimit needs a concurrencyKey`);
-      return checkInteger(value, 'concurrencyLimit', index, 1);
-    }),
-  ];
-}
-
-/** A job option's value checked, or null when it was not given (its default is then the task's, or the table's). */
-function given<T>(value: T | undefined | null, check: (value: T) => T): T | null {
-  return value === undefined || value === null ? null : check(value);
-}
-
-/** Longest task and queue name, in UTF-8 bytes. */
-export const MAX_NAME_BYTES = 1000;
-/** Longest jobKey, in UTF-8 bytes: its unique index refuses entries much over 2,700 bytes. */
-export const MAX_JOB_KEY_BYTES = 1000;
-
-/** A text column: a string PostgreSQL can store (no NUL character), at most `maxBytes` long. */
-function checkText(value: unknown, what: string, index: number, maxBytes: number): string {
-  if (typeof value !== 'string') throw new ConfigError(`${label(index)}${what} must be a string (got ${typeof value})`);
-  if (value.includes('\0')) throw new ConfigError(`${label(index)}${what} contains a NUL character (\\u0000), which PostgreSQL text cannot hold`);
-  const bytes = Buffer.byteLength(value);
-  if (bytes > maxBytes) throw new ConfigError(`${label(index)}${what} is ${bytes} bytes long; the limit is ${maxBytes} bytes`);
-  return value;
-}
-
-/** Validates specs and turns them into one array per column of the insert. */
-function toColumns(specs: readonly JobSpec[]): unknown[][] {
-  const columns: unknown[][] = Array.from({ length: 10 }, () => []);
-  specs.forEach((spec, index) => toRow(spec, specs.length > 1 ? index : -1).forEach((value, column) => columns[column]!.push(value)));
-  return columns;
-}
-
-function collect(
-  rows: { job_id: string; job_key: string | null }[],
-  specs: readonly JobSpec[],
-  start: number,
-  end: number,
-  results: AddedJob[],
-  missing: Map<string, number[]>,
-): void {
-  // Without a key every row was inserted, in order. With keys, match rows by
-  // key; specs whose key was skipped are looked up afterwards.
-  const byKey = new Map(rows.filter((r) => r.job_key !== null).map((r) => [r.job_key!, r.job_id]));
-  const unkeyed = rows.filter((r) => r.job_key === null);
-  let next = 0;
-  for (let index = start; index < end; index++) {
-    const key = specs[index]!.jobKey;
-    if (key === undefined || key === null) {
-      results[index] = { id: unkeyed[next++]!.job_id, created: true };
-    } else if (byKey.has(key)) {
-      results[index] = { id: byKey.get(key)!, created: true };
-      byKey.delete(key); // a key repeated within one call is created once
-    } else {
-      missing.set(key, [...(missing.get(key) ?? []), index]);
-    }
-  }
-}
-
-function checkTask(task: unknown, index: number): string {
-  if (typeof task !== 'string' || task.trim() === '') {
-    throw new ConfigError(`${label(index)}task must be a non-empty string (got ${JSON.stringify(task)})`);
-  }
-  return checkText(task, 'task', index, MAX_NAME_BYTES);
-}
-
-
-function payloadText(payload: unknown, index: number): string {
-  const text = JSON.stringify(payload ?? {});
-  if (text === undefined) throw new ConfigError(`${label(index)}payload must be JSON-serialisable`);
-  if (NUL_ESCAPE.test(text)) {
-    throw new ConfigError(`${label(index)}payload contains a NUL character (\\u0000), which PostgreSQL's jsonb cannot hold; remove it or encode the data (base64)`);
-  }
-  return text;
-}
-
-function checkInteger(value: number, what: string, index: number, min = -2_147_483_648): number {
-  if (!Number.isInteger(value) || value < min || value > 2_147_483_647) {
-    throw new ConfigError(`${label(index)}${what} must be a whole number from ${min} to 2147483647 (got ${value})`);
-  }
-  return value;
-}
-
-function checkDate(value: Date | undefined, index: number): Date | null {
-  if (value === undefined) return null;
-  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
-    throw new ConfigError(`${label(index)}runAt must be a valid Date`);
-  }
-  return value;
 }
