@@ -126,7 +126,8 @@ const MUTATIONS = [
   // The producer side.
   ['wait: job never marked', PRODUCER, `set awaited = true`, `set awaited = awaited`, ['wait-for']],
   ['progress: any attempt', CLAIM, `and j.attempts = p.attempt`, `and true`, ['services']],
-  ['progress: last report held back lost', 'worker/job-context.js', `this.#post({ id: this.jobId, attempt: this.attempt, value: this.#unposted });`, `void 0;`, ['worker', 'results']],
+  ['progress: last report not with the outcome', 'db/sql/supervisor.js', `progress = coalesce(o.progress::jsonb, j.progress),`, ``, ['results']],
+  ['progress: written after the job ended', CLAIM, `and j.attempts = p.attempt and j.job_status = 'running'`, `and j.attempts = p.attempt`, ['services']],
   ['events: started never emitted', 'supervisor/job-events.js', `if (this.emitter.listenerCount('started') === 0)`, `if (true)`, ['events']],
   ['tracing: job span without its parent', 'supervisor/job-tracing.js', `propagation.extract(context.active(), JSON.parse(job.traceContext))`, `context.active()`, ['tracing']],
   ['tracing: context not recorded', 'queue/trace-context.js', `propagation.inject(active, carrier);`, ``, ['tracing']],

@@ -58,7 +58,6 @@ it('adds an order and its job in one Knex transaction, as the README shows', asy
   assert.ok(jobId, output);
   const { rows } = await db.query(`select j.task, j.job_data, o.id as order_id from supervisor.jobs j, orders o where j.job_id = $1`, [jobId]);
   assert.deepEqual(rows, [{ task: 'sendReceipt', job_data: { orderId: 1 }, order_id: 1 }]);
-  await db.query('truncate supervisor.jobs');
 });
 
 it("runs the README's test file with node --test: runDueJobs and runTask as an application uses them", async () => {
@@ -67,6 +66,6 @@ it("runs the README's test file with node --test: runDueJobs and runTask as an a
   const output = run(testBlock.body, (file) => ['--test', '--test-reporter=tap', file]);
   assert.match(output, /^# pass 2$/m);
   assert.match(output, /^# fail 0$/m);
-  const { rows } = await db.query(`select task, job_status, result from supervisor.jobs`);
+  const { rows } = await db.query(`select task, job_status, result from test_jobs.jobs`);
   assert.deepEqual(rows, [{ task: 'sendReceipt', job_status: 'success', result: { orderId: 42, sent: true } }]);
 });

@@ -58,7 +58,7 @@ describe('results', () => {
     }
   });
 
-  it('stores progress while the job runs, its last report when it ends, and fails a report too large to store', async () => {
+  it('stores progress while the job runs, its last report with its outcome, and fails a report too large to store', async () => {
     const running = new SupervisorProcess(['--tasks', join(fixtures, 'tasks.js'), '--metrics-port', '0', '--threads', '1', '--concurrency', '2'], env);
     const gate = join(tmpdir(), `progress-gate-${process.pid}-${Date.now()}`);
     try {
@@ -72,7 +72,7 @@ describe('results', () => {
       writeFileSync(gate, '');
       const done = await queue.waitFor(job.id, { timeout: 20_000 });
       assert.equal(done.result, 'finished');
-      await waitFor('the last report written', async () => ((await queue.getJob(job.id))?.progress as { done: number }).done === 500);
+      assert.deepEqual(done.progress, { done: 500 }, 'the last report is written with the outcome');
       await assert.rejects(queue.waitFor(bad.id, { timeout: 20_000 }), /ctx.progress\(\) takes at most 4096 bytes of JSON/);
     } finally {
       await running.stop();

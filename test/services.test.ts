@@ -278,9 +278,13 @@ describe('StopWatchdog', () => {
 });
 
 describe('ProgressWriter', () => {
-  it('writes the latest report of each job in one statement, only for the attempt that made it, and the rest when stopped', async () => {
+  it('writes the latest report of each running job in one statement, only for the attempt that made it, and the rest when stopped', async () => {
     const sql = supervisorStatements(db.schema, []);
-    const [a, b] = await db.query<{ job_id: string }>(`insert into jobs (task, attempts) values ('t', 1), ('t', 2) returning job_id`);
+    const [a, b, done] = await db.query<{ job_id: string }>(
+      `insert into jobs (task, attempts, job_status, locked_by, locked_until)
+       values ('t', 1, 'running', 's', now() + interval '1 hour'), ('t', 2, 'running', 's', now() + interval '1 hour'), ('t', 1, 'success', null, null)
+       returning job_id`,
+    );
     const writer = new ProgressWriter({ pool, statement: sql.writeProgress, channel: `progress-test-${db.schema}`, health: health(), log });
     const threads = new BroadcastChannel(`progress-test-${db.schema}`);
     await writer.start();
@@ -288,9 +292,11 @@ describe('ProgressWriter', () => {
       threads.postMessage({ id: a!.job_id, attempt: 1, value: '0.1' });
       threads.postMessage({ id: a!.job_id, attempt: 1, value: '{"done":2}' });
       threads.postMessage({ id: b!.job_id, attempt: 1, value: '0.5' }); // an earlier attempt: dropped
+      threads.postMessage({ id: done!.job_id, attempt: 1, value: '0.5' }); // its outcome is written (and carried its last report): dropped
       await waitFor('the reports written', async () => (await db.job(a!.job_id)).progress !== null);
       assert.deepEqual((await db.job(a!.job_id)).progress, { done: 2 });
       assert.equal((await db.job(b!.job_id)).progress, null);
+      assert.equal((await db.job(done!.job_id)).progress, null);
       threads.postMessage({ id: b!.job_id, attempt: 2, value: '0.9' });
       await sleep(100); // delivered (messages cross threads asynchronously), not yet written
     } finally {

@@ -76,11 +76,11 @@ describe('waitFor', () => {
     await db.query(`update jobs set job_status = 'success', result = '7' where job_id = $1`, [id]);
     assert.equal((await queue.waitFor(id)).result, 7);
     const later = await queue.add('none', {}, { runAt: new Date(Date.now() + 3_600_000) });
-    const timedOut = await queue.waitFor(later.id, { timeout: 200 }).catch((error: unknown) => error);
+    const timedOut = await queue.waitFor(later.id, { timeout: '200ms' }).catch((error: unknown) => error);
     assert.ok(timedOut instanceof WaitTimeoutError);
     assert.match(timedOut.message, new RegExp(`job ${later.id} \\(none\\) is still pending after waiting 200 ms`));
     await assert.rejects(queue.waitFor('12abc'), /waitFor takes a job id/);
-    await assert.rejects(queue.waitFor(later.id, { timeout: -1 }), /timeout must be a number of milliseconds/);
+    await assert.rejects(queue.waitFor(later.id, { timeout: -1 }), /timeout must be 0 or more milliseconds, or a duration such as '30s' \(got -1\)/);
   });
 
   it('hears the end after its listening connection was killed', async () => {

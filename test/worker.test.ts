@@ -58,15 +58,13 @@ describe('JobContext', () => {
     assert.equal(ctx.logger, ctx.logger);
   });
 
-  it('posts progress at most every 100 ms, the last report held back posted when the job ends, and refuses what cannot be stored', () => {
+  it('posts progress at most every 100 ms, keeps the last report for the outcome, and refuses what cannot be stored', () => {
     const posted: unknown[] = [];
     const ctx = new JobContext(job, silentLogger, (report) => posted.push(report));
+    assert.equal(ctx.lastProgress, undefined);
     for (let done = 1; done <= 1000; done++) ctx.progress({ done });
-    assert.deepEqual(posted, [{ id: '7', attempt: 2, value: '{"done":1}' }], 'reports made within 100 ms of the first are held back');
-    ctx.flushProgress();
-    ctx.flushProgress();
-    assert.deepEqual(posted.at(-1), { id: '7', attempt: 2, value: '{"done":1000}' });
-    assert.equal(posted.length, 2);
+    assert.deepEqual(posted, [{ id: '7', attempt: 2, value: '{"done":1}' }], 'reports made within 100 ms of the first are not posted');
+    assert.equal(ctx.lastProgress, '{"done":1000}');
     assert.throws(() => ctx.progress('x'.repeat(5000)), /ctx.progress\(\) takes at most 4096 bytes of JSON \(got 5002\)/);
     assert.throws(() => ctx.progress(10n), /cannot be serialised/);
     assert.throws(() => ctx.progress(undefined), /takes a number or a small JSON value/);

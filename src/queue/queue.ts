@@ -3,9 +3,9 @@
  * applications (`new Queue(...)`) and by the CLI.
  */
 import pg from 'pg';
-import { ConfigError, connectionOptions, parseRate, type RateLimit, databaseUrl, resolveOptions, type JobStatus } from '../config.js';
+import { ConfigError, connectionOptions, parseDuration, parseRate, type RateLimit, databaseUrl, resolveOptions, type JobStatus } from '../config.js';
 import { describeUrl, explainConnectionError, isConnectionError } from '../db/connect.js';
-import { migrateCommandFor } from '../db/migrate.js';
+import { migrate, migrateCommandFor } from '../db/migrate.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from '../db/embedded.js';
 import { silentLogger } from '../log.js';
 import { defaultDataDir } from '../paths.js';
@@ -114,6 +114,10 @@ export interface JobDetails extends JobRow {
   result: unknown;
   /** What the handler last reported with `ctx.progress()` (in this attempt or an earlier one); null before any report. */
   progress: unknown;
+  /** Whether someone waits for its end ({@link Queue.waitFor}). */
+  awaited: boolean;
+  /** The OpenTelemetry context it was added in (`traceparent`, …); null without one. */
+  trace_context: Record<string, string> | null;
   updated_at: Date;
 }
 
@@ -299,7 +303,7 @@ export class Queue<Tasks = AnyTasks> {
    * Waits for job `id` to end, and resolves with it (its `result`, timings
    * and attempts) when it succeeded. Rejects with a {@link JobFailedError}
    * when it failed for good or was cancelled, with a
-   * {@link WaitTimeoutError} when `timeout` ms pass first (the job goes
+   * {@link WaitTimeoutError} when `timeout` (ms, or `'30s'`) passes first (the job goes
    * on), and with an error when there is no such job. Woken by a
    * notification at the job's end, not by polling; while any wait is in
    * progress, one connection of the Queue's pool listens.
@@ -309,10 +313,10 @@ export class Queue<Tasks = AnyTasks> {
    * const { result } = await queue.waitFor(id, { timeout: 30_000 });
    * ```
    */
-  async waitFor(id: string, options: { timeout?: number } = {}): Promise<JobDetails> {
-    const { timeout } = options;
+  async waitFor(id: string, options: { timeout?: number | string } = {}): Promise<JobDetails> {
+    const timeout = typeof options.timeout === 'string' ? parseDuration(options.timeout, "waitFor's timeout") : options.timeout;
     if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0)) {
-      throw new ConfigError(`waitFor's timeout must be a number of milliseconds, 0 or more (got ${timeout})`);
+      throw new ConfigError(`waitFor's timeout must be 0 or more milliseconds, or a duration such as '30s' (got ${options.timeout})`);
     }
     if (!/^\d{1,19}$/.test(id)) throw new ConfigError(`waitFor takes a job id, digits as a string such as '42' (got ${JSON.stringify(id)})`);
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
@@ -498,6 +502,16 @@ export class Queue<Tasks = AnyTasks> {
       lastTick: row.last_tick,
       nextRun: nextTick(cronOf(row.expression, row.timezone), now),
     }));
+  }
+
+  /**
+   * Applies the migrations this version ships to the Queue's schema, if any
+   * are pending (a supervisor does this when it starts); returns the
+   * versions applied. For a schema no supervisor has started on yet, such
+   * as one a test suite keeps to itself.
+   */
+  async migrate(): Promise<number[]> {
+    return migrate(await this.pool, this.schema, silentLogger());
   }
 
   /** Runs a statement on the Queue's pool, or on the caller's `client` (inside the caller's transaction). */

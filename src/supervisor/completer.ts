@@ -85,9 +85,8 @@ export class Completer {
       batch.map((p) => ('error' in p.result ? p.result.error : null)),
       batch.map((p) => p.retryDelayMs).join(','),
       supervisorId,
-      batch.some((p) => 'result' in p.result && p.result.result !== undefined)
-        ? batch.map((p) => ('result' in p.result ? (p.result.result ?? null) : null))
-        : null,
+      optionalColumn(batch, (result) => ('result' in result ? result.result : undefined)),
+      optionalColumn(batch, (result) => ('progress' in result ? result.progress : undefined)),
     ]);
     const status = new Map(rows.map((row) => [row.job_id, row.job_status]));
     const stale: string[] = [];
@@ -111,4 +110,13 @@ function toWritten(result: JobResult, status: string | undefined): Written {
   if (result.kind === 'release') return 'released';
   if (result.kind === 'snooze') return 'snoozed';
   return status === 'success' ? 'success' : status === 'failed' ? 'failed' : 'retried';
+}
+
+/**
+ * A column most batches do not use (results, last progress reports): one
+ * value per job, or null for the whole batch when no job has one, so the
+ * statement gets a null array and the common batch sends nothing.
+ */
+function optionalColumn(batch: Pending[], value: (result: JobResult) => string | undefined): (string | null)[] | null {
+  return batch.some((p) => value(p.result) !== undefined) ? batch.map((p) => value(p.result) ?? null) : null;
 }

@@ -3,8 +3,8 @@
  * a BroadcastChannel of this supervisor's own; the latest report of each
  * job waits here and all of them are written in one statement at most
  * once a second, so progress costs nothing while no handler reports and
- * one statement a second however many do. Stopping writes what is left;
- * it stops after the job flow, so the last reports of finished jobs are in.
+ * one statement a second however many do. This shows progress while a job
+ * runs; its last report goes with its outcome (complete-jobs).
  */
 import { BroadcastChannel } from 'node:worker_threads';
 import type pg from 'pg';
@@ -50,8 +50,6 @@ export class ProgressWriter implements Service {
 
   async stop(): Promise<void> {
     await this.periodic.stop();
-    // Reports posted just before the threads' last results may still be on their way.
-    await new Promise((resolve) => setImmediate(resolve));
     this.channel?.close();
     await this.write().catch((error: unknown) => this.options.log.warn({ err: error }, 'could not write the last progress reports'));
   }

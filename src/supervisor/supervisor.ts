@@ -401,7 +401,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       // After the services it runs, so that winning the lead at start runs them at once.
       leadership,
       new StopWatchdog(pool, holdings),
-      // Before the flow, so that it stops after it with the last reports in.
       new ProgressWriter({ pool: db.batchPool, statement: sql.writeProgress, channel: this.progressChannel, health, log }),
       flow,
     ];

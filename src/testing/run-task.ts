@@ -56,8 +56,7 @@ export async function runTask<Payload, Result>(
     maxAttempts: options.maxAttempts ?? 3,
     timeoutMs: options.timeout ?? 0,
   };
-  let progress: unknown;
-  const ctx = new JobContext(job, () => options.logger ?? silentLogger(), (report) => (progress = JSON.parse(report.value)));
+  const ctx = new JobContext(job, () => options.logger ?? silentLogger(), () => undefined);
   const timer = job.timeoutMs > 0 ? setTimeout(() => ctx.abort(new Error(`job timed out after ${job.timeoutMs / 1000}s`)), job.timeoutMs) : undefined;
   let value: unknown;
   try {
@@ -67,8 +66,8 @@ export async function runTask<Payload, Result>(
     value = error;
   } finally {
     clearTimeout(timer);
-    ctx.flushProgress();
   }
+  const progress: unknown = ctx.lastProgress === undefined ? undefined : JSON.parse(ctx.lastProgress);
   if (value instanceof Snooze) return { result: undefined, progress, snoozeMs: value.ms };
   const outcome = resultOutcome(value);
   if (outcome && 'error' in outcome) throw new Error(outcome.error);

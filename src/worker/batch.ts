@@ -16,11 +16,11 @@ import type { BatchTask, JobEnvelope, Outcome } from './protocol.js';
  *   not counted.
  */
 export type JobResult =
-  | { kind: 'success'; result?: string }
-  | { kind: 'error'; error: string }
+  | { kind: 'success'; result?: string; progress?: string }
+  | { kind: 'error'; error: string; progress?: string }
   | { kind: 'requeue'; error: string }
   | { kind: 'release' }
-  | { kind: 'snooze'; delayMs: number };
+  | { kind: 'snooze'; delayMs: number; progress?: string };
 
 /** Why a thread ended while it held this batch. */
 export type ThreadDeath =
@@ -62,8 +62,10 @@ export class Batch<J extends JobEnvelope = JobEnvelope> {
       if (this.progress.state(index) === JobState.Released) return { kind: 'release' };
       const outcome = outcomes[index];
       if (!outcome) return { kind: 'success' };
-      if ('result' in outcome) return { kind: 'success', result: outcome.result };
-      return 'snoozeMs' in outcome ? { kind: 'snooze', delayMs: outcome.snoozeMs } : { kind: 'error', error: outcome.error };
+      const progress = outcome.progress === undefined ? {} : { progress: outcome.progress };
+      if ('result' in outcome) return { kind: 'success', result: outcome.result, ...progress };
+      if ('succeeded' in outcome) return { kind: 'success', ...progress };
+      return 'snoozeMs' in outcome ? { kind: 'snooze', delayMs: outcome.snoozeMs, ...progress } : { kind: 'error', error: outcome.error, ...progress };
     });
   }
 

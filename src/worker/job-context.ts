@@ -25,8 +25,8 @@ const MAX_SNOOZE_MS = 2_147_483_647;
 export const MAX_PROGRESS_BYTES = 4096;
 
 /**
- * A job posts its progress at most this often; a report made sooner waits
- * (replaced by any later one) until the next is due or the job ends. A
+ * A job posts its progress at most this often, and a report made sooner is
+ * not posted; the last report travels with the job's outcome instead. A
  * handler may report in a tight loop without flooding the main thread.
  */
 const PROGRESS_POST_MS = 100;
@@ -43,7 +43,7 @@ export class JobContext implements TaskContext {
   readonly #threadLog: () => Logger;
   readonly #post: (report: ProgressReport) => void;
   #progressPostedAt = 0;
-  #unposted: string | undefined;
+  #lastProgress: string | undefined;
 
   /**
    * `threadLog` gives the thread's logger, of which the job's is a child;
@@ -93,21 +93,16 @@ export class JobContext implements TaskContext {
     if (Buffer.byteLength(text) > MAX_PROGRESS_BYTES) {
       throw new ConfigError(`ctx.progress() takes at most ${MAX_PROGRESS_BYTES} bytes of JSON (got ${Buffer.byteLength(text)}); report a summary and return the details`);
     }
+    this.#lastProgress = text;
     const now = Date.now();
-    if (now - this.#progressPostedAt < PROGRESS_POST_MS) {
-      this.#unposted = text;
-      return;
-    }
+    if (now - this.#progressPostedAt < PROGRESS_POST_MS) return;
     this.#progressPostedAt = now;
-    this.#unposted = undefined;
     this.#post({ id: this.jobId, attempt: this.attempt, value: text });
   }
 
-  /** Posts the last progress report held back by the rate limit (the job ended). */
-  flushProgress(): void {
-    if (this.#unposted === undefined) return;
-    this.#post({ id: this.jobId, attempt: this.attempt, value: this.#unposted });
-    this.#unposted = undefined;
+  /** The last progress report (JSON text), which goes with the job's outcome; undefined when none was made. */
+  get lastProgress(): string | undefined {
+    return this.#lastProgress;
   }
 
   /** Aborts the signal, now or whenever the handler first asks for it. The first reason stays. */

@@ -22,9 +22,10 @@ export interface BatchTask {
 /**
  * A job's result from the thread: `null` when it succeeded, the error text
  * kept in `last_error` when it failed, or the delay it asked to run again
- * after (ctx.snooze), or what it returned as JSON text (when not undefined).
+ * after (ctx.snooze), or what it returned as JSON text (when not
+ * undefined); `progress` is its last ctx.progress() report, if it made one.
  */
-export type Outcome = null | { error: string } | { snoozeMs: number } | { result: string };
+export type Outcome = null | (({ error: string } | { snoozeMs: number } | { result: string } | { succeeded: true }) & { progress?: string });
 
 /** `workerData` of every thread. */
 export interface ThreadData {

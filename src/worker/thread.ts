@@ -134,7 +134,6 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
   } finally {
     clearTimeout(timer);
     running.delete(entry);
-    entry.ctx.flushProgress();
   }
   if (entry.stray !== undefined) outcome = { error: entry.stray };
   // A job that overran its timeout fails even if it then returned normally.
@@ -143,7 +142,8 @@ async function runJob(table: TaskTable, job: JobEnvelope, progress: BatchProgres
     outcome = { error: describeError(reason) + (outcome && 'error' in outcome ? `\nthe handler then threw: ${outcome.error}` : '') };
   }
   progress.finish(index, outcome === null || !('error' in outcome), Date.now());
-  return outcome;
+  const last = entry.ctx.lastProgress;
+  return last === undefined ? outcome : { ...(outcome ?? { succeeded: true }), progress: last };
 }
 
 function call(handler: TaskHandler, job: JobEnvelope, entry: RunningJob): unknown {

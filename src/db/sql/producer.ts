@@ -6,7 +6,7 @@ import { controlChannel, finishedChannel, statement } from './statement.js';
 /** The columns of one job as Queue.getJob returns it. */
 const JOB_DETAILS = `job_id, task, queue, job_status, priority, attempts, max_attempts, run_at, locked_by, locked_until,
   last_error, job_key, timeout_ms, concurrency_key, concurrency_limit, created_at, started_at, updated_at,
-  finished_at, job_data::text as job_data, result, progress`;
+  finished_at, job_data::text as job_data, result, progress, awaited, trace_context`;
 
 /**
  * A job's queue, priority and attempts: its own, else its task's defaults

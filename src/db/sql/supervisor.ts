@@ -125,7 +125,9 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * line: with a backlog they run next, not after it. $7: what each
      * succeeded job returned, as JSON text; null for the whole batch when
      * none returned anything (multi-argument unnest pads it with nulls), so
-     * jobs that return nothing send nothing.
+     * jobs that return nothing send nothing. $8: each job's last
+     * ctx.progress() report, likewise (the progress writer only writes
+     * while a job runs, so this is the one that stays).
      * Fenced: only rows this supervisor ($6) still holds, at the attempt it
      * ran, change; the ids returned tell which results applied. Every way
      * out of running clears locked_by, so the fence needs no status test.
@@ -148,10 +150,11 @@ export function supervisorStatements(schema: string, queues: string[]) {
            finished_at = case when o.kind = 'success' or (o.kind = 'error' and j.attempts >= j.max_attempts)
                               then now() end,
            result = case when o.kind = 'success' then o.result::jsonb else j.result end,
+           progress = coalesce(o.progress::jsonb, j.progress),
            locked_by = null, locked_until = null, updated_at = now()
        from unnest(string_to_array($1, ',')::bigint[], string_to_array($2, ',')::int[], string_to_array($3, ','),
-                   $4::text[], string_to_array($5, ',')::int[], $7::text[])
-         as o(job_id, attempt, kind, error, retry_delay_ms, result)
+                   $4::text[], string_to_array($5, ',')::int[], $7::text[], $8::text[])
+         as o(job_id, attempt, kind, error, retry_delay_ms, result, progress)
        where j.job_id = any(string_to_array($1, ',')::bigint[]) and j.job_id = o.job_id
          and j.locked_by = $6::text and j.attempts = o.attempt
        returning j.job_id, j.job_status`,
@@ -174,10 +177,10 @@ export function supervisorStatements(schema: string, queues: string[]) {
     ),
     /**
      * Stores the latest ctx.progress() reports: $1 ids, $2 attempts, $3
-     * values as JSON text. Fenced on the attempt alone, not on the holder:
-     * a report that arrives after its job was written back still belongs
-     * to that attempt, while one from an attempt that was since retried
-     * elsewhere is dropped. Runs on the batch pool.
+     * values as JSON text. Only while the attempt that made them runs: a
+     * report that arrives after its job's outcome was written is dropped,
+     * for the outcome carried the job's last report (complete-jobs). Runs
+     * on the batch pool.
      */
     writeProgress: statement(
       schema,
@@ -185,7 +188,7 @@ export function supervisorStatements(schema: string, queues: string[]) {
       `update $S.jobs j
        set progress = p.value::jsonb
        from unnest($1::bigint[], $2::int[], $3::text[]) as p(job_id, attempt, value)
-       where j.job_id = any($1::bigint[]) and j.job_id = p.job_id and j.attempts = p.attempt`,
+       where j.job_id = any($1::bigint[]) and j.job_id = p.job_id and j.attempts = p.attempt and j.job_status = 'running'`,
     ),
     /** Registers the supervisor or refreshes its heartbeat (re-creating the row if recovery removed it). */
     touchSupervisor: statement(
