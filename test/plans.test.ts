@@ -54,7 +54,7 @@ it('claims by primary key, never scanning the whole table', async () => {
 });
 
 it('writes a batch of results with a hash join, never a nested loop over the batch', async () => {
-  const text = await plan(database.batchPool, sql().completeJobs.text, `'1,2,3', '1,1,1', 'success,success,success', null, '0,0,0', 'me', null`);
+  const text = await plan(database.batchPool, sql().completeJobs.text, `'1,2,3', '1,1,1', 'success,success,success', null, '0,0,0', 'me', null, null`);
   assert.match(text, /Hash Join/);
   assert.match(text, /Index Scan using jobs_pkey on jobs j/);
   assert.doesNotMatch(text, /Nested Loop|Seq Scan on jobs/);

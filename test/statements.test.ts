@@ -204,7 +204,7 @@ describe('complete-jobs: the fence and each kind of outcome', () => {
   /** Writes one outcome as supervisor `by` for attempt `attempt`; returns the ids the fence let through. */
   async function complete(id: string, kind: string, options: { attempt?: number; by?: string; error?: string | null; delayMs?: number } = {}) {
     const { attempt = 1, by = 'me', error = null, delayMs = 0 } = options;
-    const { rows } = await pool.query(sql().completeJobs, [id, String(attempt), kind, [error], String(delayMs), by, null]);
+    const { rows } = await pool.query(sql().completeJobs, [id, String(attempt), kind, [error], String(delayMs), by, null, null]);
     return rows.map((row) => row.job_id);
   }
 
