@@ -7,7 +7,9 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { cancelCommand } from './commands/cancel.js';
-import { cronAddCommand, cronListCommand, cronOptions, cronRemoveCommand } from './commands/cron.js';
+import { consoleCommand } from './commands/console.js';
+import { cronAddCommand, cronListCommand, cronOptions, cronRemoveCommand, cronRunCommand } from './commands/cron.js';
+import { deleteCommand } from './commands/delete.js';
 import { pauseCommand, queueListCommand, queueSetCommand, resumeCommand } from './commands/queues.js';
 import { CommandFailed, UsageError } from './commands/context.js';
 import { enqueueCommand } from './commands/enqueue.js';
@@ -21,7 +23,9 @@ import { statusCommand } from './commands/status.js';
 import {
   ConfigError,
   connectionOptions,
+  consoleOptions,
   enqueueOptions,
+  jobFilterOptions,
   jobOptions,
   jobsOptions,
   queueSetOptions,
@@ -32,6 +36,7 @@ import {
 } from './config.js';
 import { DatabaseUnavailableError } from './db/connect.js';
 import { MetricsPortError } from './metrics/server.js';
+import { ConsolePortError } from './console/server.js';
 import { TaskModuleError } from './worker/tasks.js';
 
 type Specs = Record<string, OptionSpec<unknown>>;
@@ -43,7 +48,7 @@ function flags(specs: Specs, group: string) {
       const shown = spec.defaultText ?? (spec.default === undefined ? 'none' : String(spec.default));
       y.option(spec.flag, {
         type: spec.boolean ? 'boolean' : 'string',
-        describe: `${spec.describe}\n[env ${spec.env}] [default: ${shown}]`,
+        describe: `${spec.describe}\n${spec.env ? `[env ${spec.env}] ` : ''}[default: ${shown}]`,
         group,
       });
     }
@@ -62,6 +67,7 @@ function report(error: unknown): never {
     error instanceof UsageError ||
     error instanceof CommandFailed ||
     error instanceof MetricsPortError ||
+    error instanceof ConsolePortError ||
     error instanceof TaskModuleError ||
     error instanceof DatabaseUnavailableError;
   const message = known ? (error as Error).message : error instanceof Error ? (error.stack ?? error.message) : String(error);
@@ -117,9 +123,21 @@ const cli = yargs(hideBin(process.argv))
   )
   .command(
     'cancel [ids..]',
-    'Cancel pending or running jobs',
-    (y) => connection(y).positional('ids', { type: 'string', array: true, describe: 'Job ids' }),
+    'Cancel pending or running jobs: those given, or every one matching the filters',
+    (y) =>
+      flags(jobFilterOptions, 'Filter (instead of ids):')(connection(y))
+        .positional('ids', { type: 'string', array: true, describe: 'Job ids' })
+        .example('$0 cancel --queue reports --status pending', 'cancel every pending job of the reports queue'),
     cancelCommand,
+  )
+  .command(
+    'delete [ids..]',
+    'Delete jobs that are not running: those given, or every one matching the filters',
+    (y) =>
+      flags(jobFilterOptions, 'Filter (instead of ids):')(connection(y))
+        .positional('ids', { type: 'string', array: true, describe: 'Job ids' })
+        .example('$0 delete --status failed --task import', 'delete every failed import job'),
+    deleteCommand,
   )
   .command(
     'pause <queue>',
@@ -142,7 +160,7 @@ const cli = yargs(hideBin(process.argv))
       .command('list', 'List queues: paused or not, limits, pending and running jobs', connection, queueListCommand)
       .demandCommand(1, 'name a queue command: set or list'),
   )
-  .command('cron', 'Add, list or remove recurring jobs', (y) =>
+  .command('cron', 'Add, list, run or remove recurring jobs', (y) =>
     y
       .command(
         'add <name> <expression> <task> [payload]',
@@ -157,8 +175,18 @@ const cli = yargs(hideBin(process.argv))
         cronAddCommand,
       )
       .command('list', 'List schedules with their next run', connection, cronListCommand)
+      .command('run <name>', "Add one job of a schedule now (its ticks go on as planned)", (c) => connection(c).positional('name', { type: 'string' }), cronRunCommand)
       .command('remove <name>', 'Remove a schedule (jobs it added stay)', (c) => connection(c).positional('name', { type: 'string' }), cronRemoveCommand)
-      .demandCommand(1, 'name a cron command: add, list or remove'),
+      .demandCommand(1, 'name a cron command: add, list, run or remove'),
+  )
+  .command(
+    'console',
+    'Serve the web console: queues, supervisors, schedules and jobs, with actions when allowed',
+    (y) =>
+      flags(consoleOptions, 'Console:')(connection(y))
+        .example('$0 console', 'read-only, on http://127.0.0.1:9465/')
+        .example('$0 console --console-allow-actions', 'also retry, cancel, delete, pause and run schedules'),
+    consoleCommand,
   )
   .command('status', 'Show live supervisors, the maintenance leader and job counts by queue and status', connection, statusCommand)
   .command(

@@ -314,6 +314,37 @@ export const runOptions = {
     default: '0.0.0.0',
     parse: requiredText('an address such as 0.0.0.0 or 127.0.0.1'),
   } satisfies OptionSpec<string>,
+  consolePort: {
+    flag: 'console-port',
+    env: 'SUPERVISOR_CONSOLE_PORT',
+    describe: 'Also serve the web console on this port (see supervisor console); 0 or unset: no console',
+    default: 0,
+    defaultText: 'none',
+    parse: integer(0, 65_535),
+  } satisfies OptionSpec<number>,
+  consoleHost: {
+    flag: 'console-host',
+    env: 'SUPERVISOR_CONSOLE_HOST',
+    describe: 'Address the web console listens on; another than 127.0.0.1 needs --console-token',
+    default: '127.0.0.1',
+    parse: requiredText('an address such as 127.0.0.1'),
+  } satisfies OptionSpec<string>,
+  consoleToken: {
+    flag: 'console-token',
+    env: 'SUPERVISOR_CONSOLE_TOKEN',
+    describe: 'Token the web console asks for (a bearer header, or the login form); needed to listen beyond 127.0.0.1',
+    default: undefined,
+    defaultText: 'none',
+    parse: (raw: unknown) => optionalText(raw),
+  } satisfies OptionSpec<string | undefined>,
+  consoleAllowActions: {
+    flag: 'console-allow-actions',
+    env: 'SUPERVISOR_CONSOLE_ALLOW_ACTIONS',
+    describe: 'Let the web console retry, cancel and delete jobs, pause queues and run schedules (read-only without it)',
+    default: false,
+    parse: bool,
+    boolean: true,
+  } satisfies OptionSpec<boolean>,
   migrate: {
     flag: 'migrate',
     env: 'SUPERVISOR_MIGRATE',
@@ -555,6 +586,26 @@ export const jobsOptions = {
     defaultText: 'any',
     parse: (raw: unknown) => optionalText(raw),
   } satisfies OptionSpec<string | undefined>,
+  search: {
+    flag: 'search',
+    env: 'SUPERVISOR_SEARCH',
+    describe: 'Only jobs with this text in their payload (as JSON) or last error, in any case',
+    default: undefined,
+    defaultText: 'any',
+    parse: (raw: unknown) => optionalText(raw),
+  } satisfies OptionSpec<string | undefined>,
+  before: {
+    flag: 'before',
+    env: 'SUPERVISOR_BEFORE',
+    describe: 'Only jobs with a smaller id: the next page starts before the last id shown',
+    default: undefined,
+    defaultText: 'none',
+    parse: (raw: unknown) => {
+      const text = optionalText(raw);
+      if (text !== undefined && !/^\d{1,19}$/.test(text)) throw new ConfigError(`--before takes a job id (got '${text}')`);
+      return text;
+    },
+  } satisfies OptionSpec<string | undefined>,
   limit: {
     flag: 'limit',
     env: 'SUPERVISOR_LIMIT',
@@ -570,6 +621,14 @@ export const jobsOptions = {
     parse: bool,
     boolean: true,
   } satisfies OptionSpec<boolean>,
+};
+
+/** Options of `supervisor console`: its own address, and the access options `supervisor run --console-port` shares. */
+export const consoleOptions = {
+  host: { ...runOptions.consoleHost, flag: 'host' },
+  port: { ...runOptions.consolePort, flag: 'port', describe: 'Port the web console listens on', default: 9465, defaultText: undefined },
+  consoleToken: runOptions.consoleToken,
+  consoleAllowActions: runOptions.consoleAllowActions,
 };
 
 /** Options of `supervisor job <id>`. */
@@ -588,6 +647,21 @@ export const retryOptions = {
     boolean: true,
   } satisfies OptionSpec<boolean>,
   task: { ...jobsOptions.task, describe: 'With --failed: only failed jobs of this task' },
+  queue: { ...jobsOptions.queue, describe: 'With --failed: only failed jobs in this queue' },
+  search: { ...jobsOptions.search, describe: 'With --failed: only failed jobs with this text in their payload or last error' },
+};
+
+/**
+ * The filter of `supervisor cancel` and `supervisor delete`, which act on
+ * every matching job when given no ids. Flags only (no environment
+ * variable): a SUPERVISOR_QUEUE set for `enqueue` must never choose what
+ * is cancelled or deleted.
+ */
+export const jobFilterOptions = {
+  status: { ...jobsOptions.status, env: '' },
+  queue: { ...jobsOptions.queue, env: '' },
+  task: { ...jobsOptions.task, env: '' },
+  search: { ...jobsOptions.search, env: '' },
 };
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -613,7 +687,7 @@ export function resolveOptions<S extends Specs>(
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(specs)) {
     const fromArgs = given[key];
-    const fromEnv = env[spec.env];
+    const fromEnv = spec.env === '' ? undefined : env[spec.env]; // '' for a flag with no variable
     if (fromArgs !== undefined) {
       out[key] = spec.parse(fromArgs, `--${spec.flag}`);
     } else if (fromEnv !== undefined && fromEnv !== '') {

@@ -10,6 +10,7 @@ export {
   Queue,
   type AddedJob,
   type JobDetails,
+  type JobFilter,
   type JobOptions,
   type JobRow,
   type JobSpec,

@@ -16,6 +16,9 @@ function findPackageRoot(): string {
 /** The folder holding pg-supervisor's package.json. */
 export const packageRoot = findPackageRoot();
 
+/** The web console's built pages (built into dist/ by `npm run build`). */
+export const consoleAssetsDir = join(packageRoot, 'dist', 'console', 'pages');
+
 /** The numbered SQL migrations. */
 export const migrationsDir = join(packageRoot, 'migrations');
 

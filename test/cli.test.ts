@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connectionOptions, enqueueOptions, jobOptions, jobsOptions, retentionOptions, retryOptions, runOptions } from '../src/config.js';
+import { connectionOptions, consoleOptions, enqueueOptions, jobOptions, jobsOptions, retentionOptions, retryOptions, runOptions } from '../src/config.js';
 import { listMigrations } from '../src/db/migrate.js';
 import { fixtures, runCli } from './helpers/cli.js';
 import { testDb, type TestDb } from './helpers/db.js';
@@ -22,7 +22,7 @@ describe('supervisor --help', () => {
   it('lists every command', async () => {
     const { code, stdout } = await cli('--help');
     assert.equal(code, 0);
-    for (const command of ['run', 'migrate', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'status', 'prune']) {
+    for (const command of ['run', 'migrate', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'delete', 'console', 'status', 'prune']) {
       assert.match(stdout, new RegExp(`supervisor ${command}`), `--help mentions ${command}`);
     }
   });
@@ -34,6 +34,7 @@ describe('supervisor --help', () => {
     ['jobs', { ...connectionOptions, ...jobsOptions }],
     ['job', { ...connectionOptions, ...jobOptions }],
     ['retry', { ...connectionOptions, ...retryOptions }],
+    ['console', { ...connectionOptions, ...consoleOptions }],
   ];
   for (const [command, specs] of commands) {
     it(`documents every flag of ${command} with its environment variable`, async () => {
@@ -235,13 +236,44 @@ describe('commands', () => {
 
     const noIds = await cli('cancel');
     assert.equal(noIds.code, 2);
-    assert.match(noIds.stderr, /give the ids of the jobs to cancel: supervisor cancel 12 13/);
+    assert.match(noIds.stderr, /say which jobs to cancel: give job ids \(supervisor cancel 12 13\), or filters/);
     const badIds = await cli('cancel', 'abc');
     assert.equal(badIds.code, 2);
     assert.match(badIds.stderr, /job ids are whole numbers/);
     const nothing = await cli('retry');
     assert.equal(nothing.code, 2);
     assert.match(nothing.stderr, /give job ids, or --failed/);
+  });
+
+  it('cancel and delete act on every job matching their filters (flags only, never an environment variable); cron run adds a job now', async () => {
+    await db.query(`insert into jobs (task, queue, job_data) select 'sweep', q, jsonb_build_object('n', g) from generate_series(1, 4) g, unnest(array['a', 'b']) q`);
+    const envFilter = await runCli(['delete'], { ...env, SUPERVISOR_QUEUE: 'a' });
+    assert.equal(envFilter.code, 2, 'SUPERVISOR_QUEUE does not choose what is deleted');
+    const page = await cli('jobs', '--task', 'sweep', '--limit', '3', '--json');
+    const firstPage = page.stdout.trim().split('\n').map((line) => JSON.parse(line).job_id);
+    const next = await cli('jobs', '--task', 'sweep', '--limit', '3', '--before', firstPage.at(-1), '--json');
+    const secondPage = next.stdout.trim().split('\n').map((line) => JSON.parse(line).job_id);
+    assert.equal(new Set([...firstPage, ...secondPage]).size, 6, 'the next page continues where the first ended');
+    assert.ok(secondPage.every((id: string) => BigInt(id) < BigInt(firstPage.at(-1))));
+    const found = await cli('jobs', '--search', '"n": 3', '--json');
+    assert.equal(found.stdout.trim().split('\n').length, 2, 'the two jobs with n 3 in their payload');
+    const cancelled = await cli('cancel', '--queue', 'a', '--task', 'sweep');
+    assert.match(cancelled.stdout, /^cancelled 4 jobs$/m);
+    const deleted = await cli('delete', '--task', 'sweep', '--status', 'cancelled');
+    assert.match(deleted.stdout, /^deleted 4 jobs$/m);
+    assert.deepEqual(await db.query(`select queue, job_status, count(*)::int from jobs where task = 'sweep' group by 1, 2`), [{ queue: 'b', job_status: 'pending', count: 4 }]);
+    const both = await cli('delete', '1', '--queue', 'b');
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /give job ids or filters \(--status, --queue, --task, --search\), not both/);
+
+    assert.equal((await cli('cron', 'add', 'hourly', '@hourly', 'sweep')).code, 0);
+    const ran = await cli('cron', 'run', 'hourly');
+    assert.equal(ran.code, 0, ran.stderr);
+    const [, id] = /added job (\d+) of schedule 'hourly' now/.exec(ran.stdout) ?? [];
+    assert.equal((await db.job(id!)).task, 'sweep');
+    const missing = await cli('cron', 'run', 'nope');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no schedule named 'nope'/);
   });
 
   it('jobs and status show control characters escaped and cut long cells; --json keeps names exact', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { connectionOptions, cronAddOptions, enqueueOptions, jobOptions, jobsOptions, queueSetOptions, retentionOptions, retryOptions, runOptions } from '../src/config.js';
+import { connectionOptions, consoleOptions, cronAddOptions, enqueueOptions, jobOptions, jobsOptions, queueSetOptions, retentionOptions, retryOptions, runOptions } from '../src/config.js';
 import { SupervisorMetrics } from '../src/metrics/metrics.js';
 import { packageRoot } from '../src/paths.js';
 import { readme } from './helpers/readme.js';
@@ -10,7 +10,7 @@ import { readme } from './helpers/readme.js';
 const ci = readFileSync(join(packageRoot, '.ci', 'run'), 'utf8');
 
 describe('README', () => {
-  const all = [connectionOptions, runOptions, retentionOptions, enqueueOptions, jobsOptions, jobOptions, retryOptions, queueSetOptions, cronAddOptions];
+  const all = [connectionOptions, runOptions, retentionOptions, enqueueOptions, jobsOptions, jobOptions, retryOptions, queueSetOptions, cronAddOptions, consoleOptions];
   for (const spec of all.flatMap((specs) => Object.values(specs))) {
     it(`documents --${spec.flag} with ${spec.env}`, () => {
       const row = readme.split('\n').find((line) => line.startsWith(`| \`--${spec.flag}\``) && line.includes(`\`${spec.env}\``));
@@ -18,7 +18,7 @@ describe('README', () => {
     });
   }
 
-  for (const command of ['run', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'status', 'pause', 'resume', 'queue set', 'queue list', 'cron add', 'cron list', 'cron remove', 'prune', 'migrate']) {
+  for (const command of ['run', 'enqueue', 'jobs', 'job', 'retry', 'cancel', 'delete', 'status', 'pause', 'resume', 'queue set', 'queue list', 'cron add', 'cron list', 'cron run', 'cron remove', 'console', 'prune', 'migrate']) {
     it(`has a section for supervisor ${command}`, () => {
       assert.match(readme, new RegExp(`^### \`supervisor ${command}`, 'm'));
     });

@@ -131,6 +131,41 @@ describe('Queue', () => {
     assert.deepEqual(ids(await queue.listJobs({ task: 'listed', limit: 3 })), [running.job_id, added[3]!.id, added[2]!.id]);
     assert.deepEqual(ids(await queue.listJobs({ task: 'listed', status: 'running' })), [running.job_id]);
     assert.deepEqual(ids(await queue.listJobs({ task: 'listed', queue: 'other' })), [added[3]!.id]);
+    assert.deepEqual(ids(await queue.listJobs({ task: 'listed', limit: 2, before: added[3]!.id })), [added[2]!.id, added[1]!.id], 'the next page');
+    await assert.rejects(queue.listJobs({ before: 'x' }), /before takes a job id/);
+    await assert.rejects(queue.listJobs({ status: 'done' as never }), /status must be one of pending, running, success, failed, cancelled/);
+  });
+
+  it('retries, cancels and deletes every job matching a filter, in chunks, leaving the rest', async () => {
+    const task = 'matching';
+    const failed = await queue.addMany(Array.from({ length: 12 }, (_, i) => ({ task, payload: { customer: i < 6 ? 'ada' : 'bob' } })));
+    await db.query(`update jobs set job_status = 'failed', last_error = 'boom' where job_id = any($1::bigint[])`, [failed.map((job) => job.id)]);
+    const [running] = await db.query(`insert into jobs (task, job_status, locked_by, locked_until) values ($1, 'running', 'x', now() + interval '1 hour') returning job_id`, [task]);
+    assert.equal((await queue.retry({ task, search: 'ADA' })).length, 6, 'the failed jobs with ada in their payload');
+    assert.equal(await queue.countJobs({ task, status: 'failed' }), 6);
+    await assert.rejects(queue.retry({ task, status: 'pending' }), /its status filter must be 'failed' or 'cancelled'/);
+    const cancelled = await queue.cancel({ task, status: 'pending' });
+    assert.equal(cancelled.length, 6);
+    assert.equal((await queue.retry({ task, status: 'cancelled' })).length, 6, 'cancelled ones, when asked for');
+    assert.equal((await queue.cancel({ task })).length, 7, 'the 6 pending and the running one');
+    const deleted = await queue.deleteJobs({ task });
+    assert.equal(deleted.length, 13, 'every job of the task: none is running any more');
+    assert.equal(await queue.countJobs({ task }), 0);
+    assert.ok(!deleted.includes('0') && deleted.includes(running.job_id));
+    await assert.rejects(queue.cancel({ queue: 'x', colour: 'red' } as never), /a job filter takes status, queue, task and search; got colour/);
+  });
+
+  it('deletes jobs by id except running ones, and runs a schedule now', async () => {
+    const { id } = await queue.add('gone');
+    const [running] = await db.query(`insert into jobs (task, job_status, locked_by, locked_until) values ('gone', 'running', 'x', now() + interval '1 hour') returning job_id`);
+    assert.deepEqual(await queue.deleteJobs([id, running.job_id]), [id]);
+    await queue.schedule('nightly', '0 3 * * *', 'report', { kind: 'daily' }, { queue: 'reports' });
+    const job = await queue.runSchedule('nightly');
+    const row = await db.job(job.id);
+    assert.deepEqual([row.task, row.queue, row.job_data, row.job_status], ['report', 'reports', { kind: 'daily' }, 'pending']);
+    assert.match(row.job_key, /^cron:nightly:run:/);
+    assert.notEqual((await queue.runSchedule('nightly')).id, job.id, 'each run adds a job');
+    await assert.rejects(queue.runSchedule('nope'), /there is no schedule named 'nope'/);
   });
 
 });

@@ -16,6 +16,9 @@ import { controlChannel } from '../src/db/sql/statement.js';
 import { supervisorStatements } from '../src/db/sql/supervisor.js';
 import { silentLogger } from '../src/log.js';
 import { MetricsServer } from '../src/metrics/server.js';
+import { ConsoleApi } from '../src/console/api.js';
+import { ConsoleServer } from '../src/console/server.js';
+import { Queue } from '../src/index.js';
 import { fromClaimRow, type ClaimedJob } from '../src/supervisor/claimed-job.js';
 import { CronScheduler } from '../src/supervisor/cron-scheduler.js';
 import { Gates } from '../src/supervisor/gates.js';
@@ -372,5 +375,24 @@ describe('MetricsServer', () => {
     assert.deepEqual([ready.status, await ready.text()], [503, 'starting\n']);
     await server.stop();
     await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`));
+  });
+});
+
+describe('ConsoleServer', () => {
+  it('serves the pages and the API while started (read-only: a POST is refused), and frees its port when stopped', async () => {
+    const port = await freePort();
+    const queue = new Queue({ pool, schema: db.schema });
+    const server = new ConsoleServer({ host: '127.0.0.1', port, token: undefined, allowActions: false, api: new ConsoleApi(queue, pool, false), log });
+    await server.start();
+    const url = `http://127.0.0.1:${port}`;
+    assert.match(await (await fetch(`${url}/`)).text(), /<div id="app">/);
+    const overview = (await (await fetch(`${url}/api/overview`)).json()) as { allowActions: boolean; queues: unknown[] };
+    assert.equal(overview.allowActions, false);
+    const post = await fetch(`${url}/api/queues/default/pause`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(post.status, 403);
+    assert.match(((await post.json()) as { error: string }).error, /this console is read-only: start it with --console-allow-actions/);
+    assert.equal((await fetch(`${url}/api/nothing`)).status, 404);
+    await server.stop();
+    await assert.rejects(fetch(`${url}/`));
   });
 });

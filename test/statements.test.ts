@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
+import type { JobStatus } from '../src/config.js';
+import { jobFilterStatements, type JobFilter } from '../src/db/sql/job-filter.js';
 import { producerStatements } from '../src/db/sql/producer.js';
 import { supervisorStatements } from '../src/db/sql/supervisor.js';
 import { testDb, type TestDb } from './helpers/db.js';
@@ -29,6 +31,7 @@ beforeEach(async () => {
 
 const sql = (queues: string[] = []) => supervisorStatements(db.schema, queues);
 const producer = () => producerStatements(db.schema);
+const filters = () => jobFilterStatements(db.schema);
 
 /** The database's clock, `offsetMs` from now. */
 async function at(offsetMs: number): Promise<Date> {
@@ -241,6 +244,27 @@ describe('complete-jobs: the fence and each kind of outcome', () => {
     assert.ok(delay >= 60_000 && delay < 65_000, `due ${delay} ms later`);
   });
 
+  it('keeps every failed attempt\'s error in errors (the 24 newest), and recovery\'s too', async () => {
+    const id = await addRow({ job_status: 'running', attempts: 1, max_attempts: 30, locked_by: 'me' });
+    await complete(id, 'error', { error: 'first' });
+    await complete(id, 'success'); // refused: pending now, not held
+    for (let attempt = 2; attempt <= 26; attempt++) {
+      await db.query(`update jobs set job_status = 'running', attempts = $2, locked_by = 'me', locked_until = now() + interval '1 hour' where job_id = $1`, [id, attempt]);
+      await complete(id, 'error', { attempt, error: `error ${attempt}` });
+    }
+    const { errors } = await db.job(id);
+    assert.equal(errors.length, 24);
+    assert.deepEqual(errors.map((entry: { attempt: number }) => entry.attempt), Array.from({ length: 24 }, (_, i) => i + 3));
+    assert.equal(errors.at(-1).error, 'error 26');
+    assert.ok(!Number.isNaN(Date.parse(errors.at(-1).at)));
+    const expired = await addRow({ job_status: 'running', attempts: 1, locked_by: 'gone', locked_until: new Date(Date.now() - 1000) });
+    await pool.query(sql().recoverExpired, [60_000, db.schema]);
+    assert.match((await db.job(expired)).errors[0].error, /^lease expired: supervisor gone stopped renewing it during attempt 1$/);
+    const ok = await held();
+    await complete(ok, 'success');
+    assert.equal((await db.job(ok)).errors, null, 'a job that never failed has no errors');
+  });
+
   it('an error on the last attempt: failed and finished', async () => {
     const id = await addRow({ job_status: 'running', attempts: 3, max_attempts: 3, locked_by: 'me' });
     await complete(id, 'error', { attempt: 3, error: 'boom', delayMs: 60_000 });
@@ -410,17 +434,19 @@ describe('insert-job: hand-off to an offer', () => {
 });
 
 describe('producer statements', () => {
-  it('retry-jobs re-queues only the statuses, ids and task asked for, with fresh attempts', async () => {
+  it('retry-jobs-matching re-queues only the statuses and filter asked for, with fresh attempts; by id, failed or cancelled ones', async () => {
     const failed = await addRow({ job_status: 'failed', attempts: 3, task: 'a', last_error: 'boom', finished_at: new Date() });
     const failedB = await addRow({ job_status: 'failed', attempts: 3, task: 'b' });
     const cancelled = await addRow({ job_status: 'cancelled', task: 'a' });
     const succeeded = await addRow({ job_status: 'success', task: 'a' });
-    const retry = async (ids: string[] | null, task: string | null, statuses: string[]) =>
-      (await pool.query(producer().retryJobs, [ids, task, statuses])).rows.map((row) => row.job_id).sort();
-    assert.deepEqual(await retry(null, 'a', ['failed']), [failed]);
+    const retry = async (filter: JobFilter, statuses: JobStatus[]) => {
+      const { statement, values } = filters().retryJobs(filter, statuses);
+      return (await pool.query(statement, values)).rows.map((row) => row.job_id).sort();
+    };
+    assert.deepEqual(await retry({ task: 'a' }, ['failed']), [failed]);
     const row = await db.job(failed);
     assert.deepEqual([row.job_status, row.attempts, row.last_error, row.finished_at], ['pending', 0, 'boom', null]);
-    assert.deepEqual(await retry([cancelled, succeeded], null, ['failed', 'cancelled']), [cancelled]);
+    assert.deepEqual((await pool.query(filters().retryJobsById, [[cancelled, succeeded]])).rows.map((r) => r.job_id), [cancelled]);
     assert.equal((await db.job(failedB)).job_status, 'failed');
     assert.equal((await db.job(succeeded)).job_status, 'success');
   });
@@ -430,7 +456,7 @@ describe('producer statements', () => {
     const running = await held();
     const done = await addRow({ job_status: 'success' });
     const failed = await addRow({ job_status: 'failed' });
-    const { rows } = await pool.query(producer().cancelJobs, [[pending, running, done, failed]]);
+    const { rows } = await pool.query(filters().cancelJobs, [[pending, running, done, failed]]);
     assert.deepEqual(rows.map((row) => row.job_id).sort(), [pending, running].sort());
     const row = await db.job(running);
     assert.deepEqual([row.job_status, row.locked_by, row.locked_until], ['cancelled', null, null]);
@@ -438,21 +464,48 @@ describe('producer statements', () => {
     assert.equal((await db.job(failed)).job_status, 'failed');
   });
 
-  it('list-jobs filters by status, task and queue, newest first, up to its limit', async () => {
+  it('list-jobs filters by status, task, queue and text, newest first, a page at a time from the last id', async () => {
     const ids = [
-      await addRow({ task: 'a', queue: 'q' }),
-      await addRow({ task: 'a', queue: 'q', job_status: 'failed' }),
+      await addRow({ task: 'a', queue: 'q', job_data: { customer: 'Ada' } }),
+      await addRow({ task: 'a', queue: 'q', job_status: 'failed', last_error: 'Error: card DECLINED' }),
       await addRow({ task: 'a', queue: 'r' }),
-      await addRow({ task: 'b', queue: 'q' }),
+      await addRow({ task: 'b', queue: 'q', job_data: { note: '100%_sure' } }),
       await addRow({ task: 'a', queue: 'q' }),
     ];
-    const list = async (status: string | null, task: string | null, queue: string | null, limit = 10) =>
-      (await pool.query(producer().listJobs, [status, task, queue, limit])).rows.map((row) => row.job_id);
-    assert.deepEqual(await list('pending', 'a', 'q'), [ids[4], ids[0]]);
-    assert.deepEqual(await list('failed', null, null), [ids[1]]);
-    assert.deepEqual(await list(null, 'b', null), [ids[3]]);
-    assert.deepEqual(await list(null, null, 'r'), [ids[2]]);
-    assert.deepEqual(await list(null, null, null, 2), [ids[4], ids[3]]);
+    const list = async (filter: JobFilter, limit = 10, before: string | null = null) => {
+      const { statement, values } = filters().listJobs(filter, limit, before);
+      return (await pool.query(statement, values)).rows.map((row) => row.job_id);
+    };
+    assert.deepEqual(await list({ status: 'pending', task: 'a', queue: 'q' }), [ids[4], ids[0]]);
+    assert.deepEqual(await list({ status: 'failed' }), [ids[1]]);
+    assert.deepEqual(await list({ task: 'b' }), [ids[3]]);
+    assert.deepEqual(await list({ queue: 'r' }), [ids[2]]);
+    assert.deepEqual(await list({ search: 'ada' }), [ids[0]], 'text in the payload, in any case');
+    assert.deepEqual(await list({ search: 'declined' }), [ids[1]], 'text in the last error');
+    assert.deepEqual(await list({ search: '0%_' }), [ids[3]], '% and _ are matched as themselves');
+    assert.deepEqual(await list({ search: '1%s' }), [], '% is no wildcard');
+    assert.deepEqual(await list({}, 2), [ids[4], ids[3]]);
+    assert.deepEqual(await list({}, 2, ids[3]!), [ids[2], ids[1]], 'the next page starts before the last id shown');
+    assert.deepEqual(await list({ queue: 'q' }, 2, ids[3]!), [ids[1], ids[0]]);
+  });
+
+  it('delete-jobs-matching deletes matching jobs except running ones; count-jobs-matching counts up to its cap', async () => {
+    const running = await held();
+    const kept = await addRow({ task: 'b' });
+    const gone = [await addRow({ job_status: 'failed' }), await addRow({ job_status: 'success' }), await addRow()];
+    const count = async (filter: JobFilter, upTo = 100) => {
+      const { statement, values } = filters().countJobs(filter, upTo);
+      return (await pool.query(statement, values)).rows[0].count;
+    };
+    assert.equal(await count({}), 5);
+    assert.equal(await count({}, 2), 2);
+    assert.equal(await count({ task: 'b' }), 1);
+    const taskOf = (await db.job(gone[0]!)).task;
+    const { statement, values } = filters().deleteJobs({ task: taskOf });
+    assert.deepEqual((await pool.query(statement, values)).rows.map((row) => row.job_id).sort(), [...gone].sort());
+    assert.equal((await db.job(running)).job_status, 'running', 'a running job is not deleted');
+    assert.ok(await db.job(kept));
+    assert.deepEqual((await pool.query(filters().deleteJobsById, [[running, kept]])).rows.map((row) => row.job_id), [kept]);
   });
 });
 
@@ -480,16 +533,6 @@ describe('what supervisors run, for typos and status', () => {
     }
     const { rows } = await pool.query(producer().jobsWithoutRunner);
     assert.deepEqual(rows.map((row) => [row.task, row.queue, row.count]), [['c', 'q', 2], ['typo', 'r', 1]]);
-  });
-
-  it('count-matching-jobs counts what list-jobs filters, up to its cap', async () => {
-    for (const [task, job_status] of [['a', 'pending'], ['a', 'pending'], ['a', 'failed'], ['b', 'pending']]) await addRow({ task, job_status });
-    const count = async (status: string | null, task: string | null, upTo = 100) =>
-      (await pool.query(producer().countMatchingJobs, [status, task, null, upTo])).rows[0].count;
-    assert.equal(await count('pending', 'a'), 2);
-    assert.equal(await count(null, 'a'), 3);
-    assert.equal(await count('pending', null), 3);
-    assert.equal(await count(null, null, 2), 2);
   });
 
   it('the claim and the hand-off record when the attempt started', async () => {

@@ -62,7 +62,7 @@ describe('waitFor', () => {
     const [a, b, c] = await queue.addMany([{ task: 'none' }, { task: 'none' }, { task: 'none' }]);
     const waits = [a, a, b].map((job) => queue.waitFor(job!.id));
     const deleted = queue.waitFor(c!.id).then(() => 'resolved', (error: Error) => error.message);
-    await waitFor('the jobs marked as awaited', async () => (await db.query('select 1 from jobs where awaited')).length === 3);
+    await waitFor('the jobs marked as awaited', async () => (await db.query('select 1 from jobs where awaited and job_id = any($1::bigint[])', [[a!.id, b!.id, c!.id]])).length === 3);
     assert.equal((await listeners()).length, 1, 'four waits share one listening connection');
     await db.query(`update jobs set job_status = 'success', result = '"by hand"', finished_at = now() where job_id = any($1::bigint[])`, [[a!.id, b!.id]]);
     await db.query('delete from jobs where job_id = $1', [c!.id]);

@@ -1,4 +1,4 @@
-/** `supervisor cron add|list|remove`: recurring jobs. */
+/** `supervisor cron add|list|run|remove`: recurring jobs. */
 import { cronAddOptions, enqueueOptions, resolveOptions } from '../config.js';
 import { CommandFailed, UsageError, withQueue } from './context.js';
 import { parsePayload } from './enqueue.js';
@@ -39,6 +39,15 @@ export async function cronListCommand(argv: Record<string, unknown>): Promise<vo
       s.nextRun ? formatTime(s.nextRun) : 'never',
     ]);
     console.log(formatTable(['NAME', 'EXPRESSION', 'TIMEZONE', 'TASK', 'QUEUE', 'LAST TICK', 'NEXT RUN'], rows));
+  });
+}
+
+export async function cronRunCommand(argv: Record<string, unknown>): Promise<void> {
+  const name = required(argv.name, 'name');
+  await withQueue(argv, async ({ queue }) => {
+    if (!(await queue.schedules()).some((s) => s.name === name)) throw new CommandFailed(`no schedule named '${name}' (supervisor cron list shows them)`);
+    const job = await queue.runSchedule(name);
+    console.log(`added job ${job.id} of schedule '${name}' now; its next tick comes as planned`);
   });
 }
 

@@ -34,6 +34,11 @@ export async function jobCommand(argv: Record<string, unknown>): Promise<void> {
     line('payload', printable(job.job_data));
     if (job.progress !== null) line('progress', printable(JSON.stringify(job.progress)));
     if (job.result !== null) line('result', printable(JSON.stringify(job.result)));
+    const earlier = (job.errors ?? []).slice(0, -1);
+    if (earlier.length > 0) {
+      console.log('earlier attempts:');
+      for (const entry of earlier) console.log(`  attempt ${entry.attempt} at ${formatTime(new Date(entry.at))}: ${printable(entry.error.split('\n', 1)[0]!)}`);
+    }
     if (job.last_error) {
       console.log('last error:');
       // Line breaks are kept (a stack trace), every other control character escaped.

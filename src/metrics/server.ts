@@ -4,6 +4,7 @@
  * claiming; not ready from the moment shutdown starts).
  */
 import { createServer, type Server } from 'node:http';
+import { closeServer } from '../http.js';
 import type { Logger } from '../log.js';
 import type { Registry } from 'prom-client';
 import type { Service } from '../supervisor/service.js';
@@ -49,9 +50,7 @@ export class MetricsServer implements Service {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   }
 
   private async handle(url: string, res: import('node:http').ServerResponse): Promise<void> {

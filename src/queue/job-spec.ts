@@ -3,7 +3,8 @@
  * check `Queue.add`, `addMany` and `schedule` make before writing anything,
  * each failure a ConfigError naming the job and the field.
  */
-import { ConfigError } from '../config.js';
+import { ConfigError, JOB_STATUSES, type JobStatus } from '../config.js';
+import type { JobFilter } from '../db/sql/job-filter.js';
 import { NUL_ESCAPE } from '../json.js';
 import type { AddedJob, JobSpec } from './queue.js';
 
@@ -113,4 +114,22 @@ function checkDate(value: Date | undefined, index: number): Date | null {
     throw new ConfigError(`${label(index)}runAt must be a valid Date`);
   }
   return value;
+}
+
+/** A filter checked: a known status, names PostgreSQL can hold, no field it does not know. */
+export function checkFilter(filter: JobFilter): JobFilter {
+  const unknown = Object.keys(filter).filter((key) => !['status', 'queue', 'task', 'search'].includes(key) && (filter as Record<string, unknown>)[key] !== undefined);
+  if (unknown.length > 0) throw new ConfigError(`a job filter takes status, queue, task and search; got ${unknown.join(', ')}`);
+  if (filter.status !== undefined && !JOB_STATUSES.includes(filter.status as JobStatus)) {
+    throw new ConfigError(`status must be one of ${JOB_STATUSES.join(', ')} (got ${JSON.stringify(filter.status)})`);
+  }
+  for (const field of ['queue', 'task', 'search'] as const) {
+    if (filter[field] !== undefined) checkText(filter[field], field, -1, MAX_NAME_BYTES);
+  }
+  return filter;
+}
+
+/** Whether an operation's target is a list of job ids (rather than a filter). */
+export function isIds(target: readonly string[] | JobFilter): target is readonly string[] {
+  return Array.isArray(target);
 }

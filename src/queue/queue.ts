@@ -12,9 +12,10 @@ import { defaultDataDir } from '../paths.js';
 import { KEEP_ALIVE } from '../db/keep-alive.js';
 import { producerStatements } from '../db/sql/producer.js';
 import { flowStatements } from '../db/sql/flow.js';
+import { BULK_CHUNK, jobFilterStatements, type JobFilter } from '../db/sql/job-filter.js';
 import { cronOf, MAX_BACKFILL, nextTick } from './cron.js';
 import type { AnyTasks, TaskJobSpec, TaskName, TaskPayload } from './typed.js';
-import { checkInteger, checkText, collect, MAX_NAME_BYTES, toColumns, toRow } from './job-spec.js';
+import { checkFilter, checkInteger, checkText, collect, isIds, MAX_NAME_BYTES, toColumns, toRow } from './job-spec.js';
 import { FinishedListener, Wakeup } from './finished-listener.js';
 import { JobFailedError, WaitTimeoutError } from './errors.js';
 import { finishedChannel } from '../db/sql/statement.js';
@@ -118,10 +119,13 @@ export interface JobDetails extends JobRow {
   awaited: boolean;
   /** The OpenTelemetry context it was added in (`traceparent`, …); null without one. */
   trace_context: Record<string, string> | null;
+  /** Every failed attempt's error (the 24 newest), oldest first; null when none failed. */
+  errors: { attempt: number; at: string; error: string }[] | null;
   updated_at: Date;
 }
 
 export type { JobStatus, RateLimit } from '../config.js';
+export type { JobFilter } from '../db/sql/job-filter.js';
 
 /** A queue's settings, as {@link Queue.setQueue} takes them. */
 export interface QueueSettings {
@@ -207,6 +211,7 @@ export class Queue<Tasks = AnyTasks> {
   private embedded: EmbeddedServer | undefined;
   private readonly sql: ReturnType<typeof producerStatements>;
   private readonly flowSql: ReturnType<typeof flowStatements>;
+  private readonly filterSql: ReturnType<typeof jobFilterStatements>;
   private readonly connectTimeoutMs: number;
   private readonly finished: FinishedListener;
   /** Rewords a failure to connect through the Queue's own pool so that it names the server. */
@@ -221,6 +226,7 @@ export class Queue<Tasks = AnyTasks> {
     this.connectTimeoutMs = connectTimeout;
     this.sql = producerStatements(this.schema);
     this.flowSql = flowStatements(this.schema);
+    this.filterSql = jobFilterStatements(this.schema);
     this.finished = new FinishedListener({
       pool: async () => this.pool,
       channel: finishedChannel(this.schema),
@@ -338,15 +344,10 @@ export class Queue<Tasks = AnyTasks> {
     }
   }
 
-  /** How many jobs match `filter` (as {@link listJobs} takes it), counted up to `upTo`. */
-  async countJobs(filter: { status?: JobStatus; task?: string; queue?: string } = {}, upTo = 10_000): Promise<number> {
-    const { rows } = await this.query<{ count: number }>(this.sql.countMatchingJobs, [
-      filter.status ?? null,
-      filter.task ?? null,
-      filter.queue ?? null,
-      upTo,
-    ]);
-    return rows[0]!.count;
+  /** How many jobs match `filter`, counted up to `upTo` (a huge table is not counted in full). */
+  async countJobs(filter: JobFilter = {}, upTo = 10_000): Promise<number> {
+    const { statement, values } = this.filterSql.countJobs(checkFilter(filter), upTo);
+    return (await this.query<{ count: number }>(statement, values)).rows[0]!.count;
   }
 
   /** Pending jobs whose task no live supervisor runs, by task and queue (most first). */
@@ -385,34 +386,79 @@ export class Queue<Tasks = AnyTasks> {
 
   /**
    * Puts jobs back to `pending` with a fresh set of attempts. With `ids`,
-   * those jobs if they are failed or cancelled; otherwise every failed job
-   * (of `task`, when given). Returns the ids re-queued.
+   * those jobs if they are failed or cancelled; otherwise every job that
+   * matches the filter and is failed (or cancelled, with `status:
+   * 'cancelled'`). Returns the ids re-queued.
    */
-  async retry(filter: { ids?: readonly string[]; task?: string } = {}): Promise<string[]> {
-    const statuses = filter.ids ? ['failed', 'cancelled'] : ['failed'];
-    const { rows } = await this.query<{ job_id: string }>(this.sql.retryJobs, [
-      filter.ids ?? null,
-      filter.task ?? null,
-      statuses,
-    ]);
-    return rows.map((row) => row.job_id);
+  async retry(target: { ids?: readonly string[] } & JobFilter = {}): Promise<string[]> {
+    const { ids, ...filter } = target;
+    if (ids) return this.byIds(this.filterSql.retryJobsById, ids);
+    if (filter.status !== undefined && filter.status !== 'failed' && filter.status !== 'cancelled') {
+      throw new ConfigError(`retry re-queues failed or cancelled jobs: its status filter must be 'failed' or 'cancelled' (got '${filter.status}')`);
+    }
+    const statuses: JobStatus[] = filter.status === 'cancelled' ? ['cancelled'] : ['failed'];
+    return this.untilDone(() => this.filterSql.retryJobs(checkFilter({ ...filter, status: undefined }), statuses));
   }
 
-  /** Cancels pending or running jobs. Returns the ids cancelled. */
-  async cancel(ids: readonly string[]): Promise<string[]> {
-    const { rows } = await this.query<{ job_id: string }>(this.sql.cancelJobs, [ids]);
-    return rows.map((row) => row.job_id);
+  /**
+   * Cancels pending or running jobs: those of `target` when it is a list of
+   * ids, else every pending or running job that matches it. A running job's
+   * supervisor aborts it at once. Returns the ids cancelled.
+   */
+  async cancel(target: readonly string[] | JobFilter): Promise<string[]> {
+    if (isIds(target)) return this.byIds(this.filterSql.cancelJobs, target);
+    const filter = checkFilter(target);
+    const cancelled: string[] = [];
+    for (;;) {
+      const { statement, values } = this.filterSql.cancellableIds(filter);
+      const ids = (await this.query<{ job_id: string }>(statement, values)).rows.map((row) => row.job_id);
+      if (ids.length === 0) return cancelled;
+      cancelled.push(...(await this.byIds(this.filterSql.cancelJobs, ids)));
+      if (ids.length < BULK_CHUNK) return cancelled;
+    }
   }
 
-  /** Lists jobs, newest first. */
-  async listJobs(filter: { status?: JobStatus; task?: string; queue?: string; limit?: number } = {}): Promise<JobRow[]> {
-    const { rows } = await this.query<JobRow>(this.sql.listJobs, [
-      filter.status ?? null,
-      filter.task ?? null,
-      filter.queue ?? null,
-      filter.limit ?? 20,
-    ]);
-    return rows;
+  /**
+   * Deletes jobs that are not running (cancel a running job first): those
+   * of `target` when it is a list of ids, else every one that matches it.
+   * Returns the ids deleted.
+   */
+  async deleteJobs(target: readonly string[] | JobFilter): Promise<string[]> {
+    if (isIds(target)) return this.byIds(this.filterSql.deleteJobsById, target);
+    const filter = checkFilter(target);
+    return this.untilDone(() => this.filterSql.deleteJobs(filter));
+  }
+
+  /**
+   * Lists jobs that match `filter`, newest first, `limit` at a time (default
+   * 20). For the next page, pass the last job's id as `before`: each page
+   * is read from where the previous one ended (no offset to skip), so pages
+   * stay fast on a table of millions of jobs.
+   */
+  async listJobs(filter: JobFilter & { limit?: number; before?: string } = {}): Promise<JobRow[]> {
+    const { limit = 20, before, ...rest } = filter;
+    checkInteger(limit, 'limit', -1, 1);
+    if (before !== undefined && !/^\d{1,19}$/.test(before)) throw new ConfigError(`before takes a job id, digits as a string (got ${JSON.stringify(before)})`);
+    const { statement, values } = this.filterSql.listJobs(checkFilter(rest), limit, before ?? null);
+    return (await this.query<JobRow>(statement, values)).rows;
+  }
+
+  /** Runs a by-ids statement; returns the ids it changed. */
+  private async byIds(statement: pg.QueryConfig, ids: readonly string[]): Promise<string[]> {
+    const bad = ids.filter((id) => !/^\d{1,19}$/.test(id));
+    if (bad.length > 0) throw new ConfigError(`job ids are digits as strings, such as '42' (got ${bad.map((id) => JSON.stringify(id)).join(', ')})`);
+    return (await this.query<{ job_id: string }>(statement, [ids])).rows.map((row) => row.job_id);
+  }
+
+  /** Repeats a bulk statement (BULK_CHUNK jobs at a time) until it changes fewer; returns every id changed. */
+  private async untilDone(next: () => { statement: pg.QueryConfig; values: unknown[] }): Promise<string[]> {
+    const changed: string[] = [];
+    for (;;) {
+      const { statement, values } = next();
+      const ids = (await this.query<{ job_id: string }>(statement, values)).rows.map((row) => row.job_id);
+      changed.push(...ids);
+      if (ids.length < BULK_CHUNK) return changed;
+    }
   }
 
   /**
@@ -481,6 +527,17 @@ export class Queue<Tasks = AnyTasks> {
     if (backfill > MAX_BACKFILL) throw new ConfigError(`backfill must be at most ${MAX_BACKFILL} (got ${backfill})`);
     const [checkedTask, queue, data, priority, , maxAttempts] = toRow({ task, payload, ...options }, -1);
     await this.query(this.flowSql.saveSchedule, [name, expression, options.timezone ?? null, checkedTask, data, queue, priority, maxAttempts, backfill]);
+  }
+
+  /**
+   * Adds one job of schedule `name` now, outside its ticks (its next tick
+   * still comes as planned). Returns the job, or throws when there is no
+   * such schedule.
+   */
+  async runSchedule(name: string): Promise<AddedJob> {
+    const { rows } = await this.query<{ job_id: string }>(this.flowSql.runSchedule, [checkText(name, 'name', -1, MAX_NAME_BYTES)]);
+    if (!rows[0]) throw new ConfigError(`there is no schedule named '${name}' (queue.schedules() lists them)`);
+    return { id: rows[0].job_id, created: true };
   }
 
   /** Removes a schedule; returns whether it existed. Jobs it already added stay. */

@@ -17,6 +17,10 @@ import { supervisorStatements } from '../db/sql/supervisor.js';
 import { createLogger, type Logger } from '../log.js';
 import { SupervisorMetrics } from '../metrics/metrics.js';
 import { MetricsServer, type Readiness } from '../metrics/server.js';
+import { checkBind } from '../console/access.js';
+import { ConsoleApi } from '../console/api.js';
+import { ConsoleServer } from '../console/server.js';
+import { Queue } from '../queue/queue.js';
 import { WorkerPool } from '../worker/pool.js';
 import { resolveTasksPath } from '../worker/tasks.js';
 import { Claimer } from './claimer.js';
@@ -68,6 +72,11 @@ export interface SupervisorOptions {
   /** Port of /metrics, /healthz and /readyz (default 9464); 0 disables the endpoint. */
   metricsPort?: number;
   metricsHost?: string;
+  /** Also serve the web console on this port (default: none); see the README's console section. */
+  consolePort?: number;
+  consoleHost?: string;
+  consoleToken?: string;
+  consoleAllowActions?: boolean;
   migrate?: boolean;
   logLevel?: RunConfig['logLevel'];
   logFormat?: RunConfig['logFormat'];
@@ -202,6 +211,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async start(): Promise<void> {
     const { config, log } = this;
     const tasksPath = await resolveTasksPath(config.tasks);
+    if (config.consolePort !== 0) checkBind({ host: config.consoleHost, token: config.consoleToken, allowActions: config.consoleAllowActions });
     try {
       // The task module first: a broken one stops the supervisor before any
       // database is started, created or migrated.
@@ -224,6 +234,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await this.prepareSchema(this.db);
       await this.db.pool.query(this.flowSql.saveTaskDefaults, policies.defaultsColumns());
       await this.services.start(...this.assemble(this.db, this.pool, policies));
+      if (config.consolePort !== 0) await this.services.start(this.consoleServer(this.db));
       log.info(
         {
           supervisorId: this.id,
@@ -249,6 +260,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       port: config.metricsPort,
       registry: this.metrics.registry,
       readiness: () => this.readiness(),
+      log,
+    });
+  }
+
+  /** The web console (--console-port), a view over the same Queue operations as the CLI's. */
+  private consoleServer(db: Database): ConsoleServer {
+    const { config, log } = this;
+    const queue = new Queue({ pool: db.pool, schema: config.schema });
+    return new ConsoleServer({
+      host: config.consoleHost,
+      port: config.consolePort,
+      token: config.consoleToken,
+      allowActions: config.consoleAllowActions,
+      api: new ConsoleApi(queue, db.pool, config.consoleAllowActions),
       log,
     });
   }

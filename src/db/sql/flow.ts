@@ -115,6 +115,23 @@ export function flowStatements(schema: string) {
        on conflict (job_key) where job_key is not null do nothing
        returning job_id`,
     ),
+    /**
+     * Adds one job of schedule $1 now, outside its ticks (`cron run`): the
+     * schedule's task, payload and settings, with the job key
+     * 'cron:<name>:run:<now>' so it never collides with a tick's. Its
+     * ticks are untouched. No row when there is no such schedule.
+     */
+    runSchedule: statement(
+      schema,
+      'run-schedule',
+      `insert into $S.jobs (task, queue, job_data, priority, max_attempts, job_key)
+       select m.task, r.queue, m.payload, r.priority, r.max_attempts,
+              'cron:' || m.name || ':run:' || to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+       from $S.schedules m left join $S.task_defaults d on d.task = m.task,
+         lateral (select ${RESOLVED({ queue: 'm.queue', priority: 'm.priority', maxAttempts: 'm.max_attempts' })}) r
+       where m.name = $1::text
+       returning job_id`,
+    ),
     /** Records the defaults a task module declares ($1 tasks; $2, $3, $4 their queue, priority, attempts or nulls). */
     saveTaskDefaults: statement(
       schema,

@@ -1,12 +1,12 @@
 /** Statements of the producer API and the CLI: add, retry, cancel, list. */
 import { JOB_DEFAULTS } from '../../config.js';
 import { GATED_QUEUES } from './supervisor.js';
-import { controlChannel, finishedChannel, statement } from './statement.js';
+import { finishedChannel, statement } from './statement.js';
 
 /** The columns of one job as Queue.getJob returns it. */
 const JOB_DETAILS = `job_id, task, queue, job_status, priority, attempts, max_attempts, run_at, locked_by, locked_until,
   last_error, job_key, timeout_ms, concurrency_key, concurrency_limit, created_at, started_at, updated_at,
-  finished_at, job_data::text as job_data, result, progress, awaited, trace_context`;
+  finished_at, job_data::text as job_data, result, progress, awaited, trace_context, errors`;
 
 /**
  * A job's queue, priority and attempts: its own, else its task's defaults
@@ -107,67 +107,6 @@ export function producerStatements(schema: string) {
       schema,
       'job-ids-by-key',
       `select job_id, job_key from $S.jobs where job_key = any($1::text[])`,
-    ),
-    /**
-     * Puts failed (or cancelled) jobs back to pending with a fresh set of
-     * attempts. $1: job ids or null for all; $2: task or null; $3: statuses.
-     */
-    retryJobs: statement(
-      schema,
-      'retry-jobs',
-      `update $S.jobs
-       set job_status = 'pending', attempts = 0, run_at = now(), finished_at = null, updated_at = now()
-       where job_status = any($3::text[])
-         and ($1::bigint[] is null or job_id = any($1::bigint[]))
-         and ($2::text is null or task = $2::text)
-       returning job_id`,
-    ),
-    /**
-     * Cancels jobs that have not finished. The supervisors holding running
-     * ones hear it on the control channel (ids in messages of at most 500,
-     * well under the 8,000-byte limit) and abort them at once; whatever
-     * such a job returns is refused by the fence.
-     */
-    cancelJobs: statement(
-      schema,
-      'cancel-jobs',
-      `with target as materialized (
-         select job_id, job_status as was from $S.jobs
-         where job_id = any($1::bigint[]) and job_status in ('pending', 'running')
-         for update),
-       cancelled as (
-         update $S.jobs j
-         set job_status = 'cancelled', finished_at = now(), updated_at = now(), locked_by = null, locked_until = null
-         from target t where j.job_id = t.job_id
-         returning j.job_id, t.was),
-       told as (
-         select pg_notify('${controlChannel(schema)}', json_build_object('cancel', array_agg(job_id::text))::text)
-         from (select job_id, (row_number() over ()) / 500 as chunk from cancelled where was = 'running') running
-         group by chunk)
-       select job_id, (select count(*) from told)::int as messages from cancelled`,
-    ),
-    listJobs: statement(
-      schema,
-      'list-jobs',
-      `select job_id, task, queue, job_status, priority, attempts, max_attempts, run_at, locked_by,
-              last_error, job_key, created_at, started_at, finished_at, job_data::text as job_data
-       from $S.jobs
-       where ($1::text is null or job_status = $1::text)
-         and ($2::text is null or task = $2::text)
-         and ($3::text is null or queue = $3::text)
-       order by job_id desc
-       limit $4::int`,
-    ),
-    /** How many jobs list-jobs would find with no limit, counted up to $4 (a huge table is not counted in full). */
-    countMatchingJobs: statement(
-      schema,
-      'count-matching-jobs',
-      `select count(*)::int as count from (
-         select 1 from $S.jobs
-         where ($1::text is null or job_status = $1::text)
-           and ($2::text is null or task = $2::text)
-           and ($3::text is null or queue = $3::text)
-         limit $4::int) matching`,
     ),
     /** Every column of one job. */
     getJob: statement(schema, 'get-job', `select ${JOB_DETAILS} from $S.jobs where job_id = $1::bigint`),

