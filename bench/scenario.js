@@ -204,6 +204,64 @@ const scenarios = {
   },
 
   /**
+   * pg-supervisor only: the web console's reads on a table of `rows`
+   * finished jobs (95% succeeded, 4% failed, 1% cancelled, over 10 queues
+   * and 20 tasks, each payload naming one of 1,000 customers): the median
+   * of `runs` calls of each API read, in this process (ConsoleApi over the
+   * Queue, without HTTP), on a connection without JIT as the console's.
+   */
+  async consolePages() {
+    const { rows, runs } = options;
+    const p = pool(url);
+    const fill = await system({ schema });
+    await fill.setup();
+    await fill.teardown();
+    const filled = performance.now();
+    await p.query(
+      `insert into "${schema}".jobs (task, queue, job_data, job_status, attempts, created_at, run_at, started_at, updated_at, finished_at, last_error)
+       select 'task' || (i % 20), 'queue' || (i % 10), jsonb_build_object('customer', 'c-' || (i % 1000), 'order', i),
+              case when i % 100 < 95 then 'success' when i % 100 < 99 then 'failed' else 'cancelled' end, 1,
+              t, t, t, t, t, case when i % 100 between 95 and 98 then 'Error: card declined for order ' || i end
+       from generate_series(1, $1::int) i, lateral (select now() - (($1 - i)::float8 / $1) * interval '12 hours' as t) x`,
+      [rows],
+    );
+    await p.query(`vacuum (analyze) "${schema}".jobs`);
+    const fillSeconds = (performance.now() - filled) / 1000;
+    const { Queue } = await import('../dist/index.js');
+    const { ConsoleApi } = await import('../dist/console/api.js');
+    const consolePool = pool(url);
+    consolePool.on('connect', (client) => client.query('set jit = off'));
+    const api = new ConsoleApi(new Queue({ pool: consolePool, schema }), consolePool, false);
+    const get = (parts, query = {}) => async () => {
+      const reply = await api.handle({ method: 'GET', parts, query: new URLSearchParams(query), body: {} });
+      if (reply.status !== 200) throw new Error(JSON.stringify(reply.body));
+      return reply.body;
+    };
+    const middle = String(Math.floor(rows / 2));
+    const reads = {
+      firstPageMs: get(['jobs']),
+      pageInTheMiddleMs: get(['jobs'], { before: middle }),
+      failedPageMs: get(['jobs'], { status: 'failed' }),
+      cancelledPageMs: get(['jobs'], { status: 'cancelled' }),
+      queuePageMs: get(['jobs'], { queue: 'queue3' }),
+      taskPageMs: get(['jobs'], { task: 'task7' }),
+      searchPageMs: get(['jobs'], { search: '"c-42"' }),
+      errorSearchPageMs: get(['jobs'], { status: 'failed', search: 'declined' }),
+      countFailedMs: get(['jobs', 'count'], { status: 'failed' }),
+      jobMs: get(['jobs', middle]),
+      overviewMs: get(['overview']),
+    };
+    const result = { rows, fillSeconds };
+    for (const [name, read] of Object.entries(reads)) {
+      await read(); // prepares the statement
+      result[name] = await medianMs(read, runs);
+    }
+    await consolePool.end();
+    await p.end();
+    return result;
+  },
+
+  /**
    * pg-supervisor only: a steady load for `minutes`: `rate` jobs a second
    * added in batches every 100 ms (1% of them failing every attempt),
    * drained by one supervisor whose retention keeps finished jobs for

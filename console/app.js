@@ -203,7 +203,7 @@ function Job({ id, allowActions }) {
     <h2>Payload</h2><pre data-testid="payload">${JSON.stringify(JSON.parse(job.job_data), null, 2)}</pre>
     ${job.result !== null && html`<h2>Result</h2><pre data-testid="result">${JSON.stringify(job.result, null, 2)}</pre>`}
     ${errors.length > 0 && html`<h2>Errors</h2>${errors.slice().reverse().map((e) => html`
-      <h3 class="muted">Attempt ${e.attempt}, ${time(e.at)}</h3><pre class="error-stack">${e.error}</pre>`)}`}`;
+      <h3 class="muted">Attempt ${e.attempt}, ${time(e.at)}${e.by ? `, on ${e.by}` : ''}</h3><pre class="error-stack">${e.error}</pre>`)}`}`;
 }
 
 function App() {

@@ -132,6 +132,13 @@ const MUTATIONS = [
   ['tracing: job span without its parent', 'supervisor/job-tracing.js', `propagation.extract(context.active(), JSON.parse(job.traceContext))`, `context.active()`, ['tracing']],
   ['tracing: context not recorded', 'queue/trace-context.js', `propagation.inject(active, carrier);`, ``, ['tracing']],
   ['tracing: hand-off drops the context', PRODUCER, `'trace_context', a.trace_context::text)`, `'trace_context', null)`, ['tracing']],
+  // The web console's access rules.
+  ['console: cross-site change allowed', 'console/access.js', `if (site !== undefined && site !== 'same-origin' && site !== 'none')`, `if (false)`, ['console']],
+  ['console: any bind without a token', 'console/access.js', `if (!LOOPBACK.has(host) && !token) {`, `if (false) {`, ['console']],
+  ['console: token not checked', 'console/access.js', `if (!token)\n        return true;`, `return true;`, ['console']],
+  ['console: read-only ignored', 'console/api.js', `if (!this.allowActions)`, `if (false)`, ['services']],
+  ['jobs: keyset page ignored', 'db/sql/job-filter.js', `($2::bigint is null or j.job_id < $2::bigint)`, `true`, ['statements', 'queue']],
+  ['errors: history not kept', CLAIM, `errors = case when o.error is null then j.errors else`, `errors = case when true then j.errors else`, ['statements']],
   // The worker thread's limiter.
   ['limiter: newest waiter first', LIMITER, `this.waiting.shift()`, `this.waiting.pop()`, ['worker']],
   ['limiter: one over its limit', LIMITER, `this.running < this.limit`, `this.running <= this.limit`, ['worker']],

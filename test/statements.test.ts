@@ -256,6 +256,7 @@ describe('complete-jobs: the fence and each kind of outcome', () => {
     assert.equal(errors.length, 24);
     assert.deepEqual(errors.map((entry: { attempt: number }) => entry.attempt), Array.from({ length: 24 }, (_, i) => i + 3));
     assert.equal(errors.at(-1).error, 'error 26');
+    assert.equal(errors.at(-1).by, 'me', 'the supervisor that ran the attempt');
     assert.ok(!Number.isNaN(Date.parse(errors.at(-1).at)));
     const expired = await addRow({ job_status: 'running', attempts: 1, locked_by: 'gone', locked_until: new Date(Date.now() - 1000) });
     await pool.query(sql().recoverExpired, [60_000, db.schema]);

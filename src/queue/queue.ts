@@ -120,7 +120,7 @@ export interface JobDetails extends JobRow {
   /** The OpenTelemetry context it was added in (`traceparent`, …); null without one. */
   trace_context: Record<string, string> | null;
   /** Every failed attempt's error (the 24 newest), oldest first; null when none failed. */
-  errors: { attempt: number; at: string; error: string }[] | null;
+  errors: { attempt: number; at: string; by: string | null; error: string }[] | null;
   updated_at: Date;
 }
 

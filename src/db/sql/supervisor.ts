@@ -12,12 +12,13 @@ export const GATED_QUEUES = `array(select g.queue from $S.queues g
 
 /**
  * `history` (jobs.errors) with one more entry: `error` at attempt
- * `attempt`, now. The 23 newest earlier entries are kept (24 in all), so a
- * job re-queued by hand again and again cannot grow without end.
+ * `attempt`, now, on supervisor `by`. The 23 newest earlier entries are
+ * kept (24 in all), so a job re-queued by hand again and again cannot grow
+ * without end.
  */
-export const APPEND_ERROR = (history: string, attempt: string, error: string) =>
+export const APPEND_ERROR = (history: string, attempt: string, error: string, by: string) =>
   `jsonb_path_query_array(coalesce(${history}, '[]'), '$[last - 22 to last]')
-     || jsonb_build_array(jsonb_build_object('attempt', ${attempt}, 'at', now(), 'error', ${error}))`;
+     || jsonb_build_array(jsonb_build_object('attempt', ${attempt}, 'at', now(), 'by', ${by}, 'error', ${error}))`;
 
 const CLAIMED = `j.job_id as id, j.task, j.queue, j.job_data::text as payload, j.attempts as attempt,
   j.max_attempts, j.timeout_ms, extract(epoch from now() - j.run_at)::float8 as lag_s, j.trace_context::text as trace_context`;
@@ -153,7 +154,7 @@ export function supervisorStatements(schema: string, queues: string[]) {
                              else 'pending' end,
            attempts = case when o.kind in ('release', 'snooze') then j.attempts - 1 else j.attempts end,
            last_error = coalesce(o.error, j.last_error),
-           errors = case when o.error is null then j.errors else ${APPEND_ERROR('j.errors', 'j.attempts', 'o.error')} end,
+           errors = case when o.error is null then j.errors else ${APPEND_ERROR('j.errors', 'j.attempts', 'o.error', 'j.locked_by')} end,
            run_at = case when (o.kind = 'error' and j.attempts < j.max_attempts) or o.kind = 'snooze'
                            then now() + o.retry_delay_ms * interval '1 millisecond'
                          else j.run_at end,
@@ -232,7 +233,7 @@ export function supervisorStatements(schema: string, queues: string[]) {
        update $S.jobs j
        set job_status = case when j.attempts >= j.max_attempts then 'failed' else 'pending' end,
            last_error = format('lease expired: supervisor %s stopped renewing it during attempt %s', j.locked_by, j.attempts),
-           errors = ${APPEND_ERROR('j.errors', 'j.attempts', "format('lease expired: supervisor %s stopped renewing it during attempt %s', j.locked_by, j.attempts)")},
+           errors = ${APPEND_ERROR('j.errors', 'j.attempts', "format('lease expired: supervisor %s stopped renewing it during attempt %s', j.locked_by, j.attempts)", 'j.locked_by')},
            finished_at = case when j.attempts >= j.max_attempts then now() end,
            locked_by = null, locked_until = null, updated_at = now()
        where j.job_id = any(array(select job_id from expired))
