@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type pg from 'pg';
 import { openDatabase, type Database } from '../src/db/connect.js';
+import { flowStatements } from '../src/db/sql/flow.js';
 import { supervisorStatements } from '../src/db/sql/supervisor.js';
 import { silentLogger } from '../src/log.js';
 import { testDb, type TestDb } from './helpers/db.js';
@@ -32,7 +33,7 @@ async function explain<T>(pool: pg.Pool, text: string, args: string, options: st
   try {
     await client.query(`prepare planned as ${text}`);
     try {
-      return read((await client.query(`explain (${options}) execute planned(${args})`)).rows);
+      return read((await client.query(`explain (${options}) execute planned${args === "" ? "" : `(${args})`}`)).rows);
     } finally {
       await client.query('deallocate planned');
     }
@@ -117,4 +118,13 @@ it('claims the best jobs by priority within one claim, and locks no others', asy
   } finally {
     await ranked.drop();
   }
+});
+
+it('counts pending and running jobs per queue from their partial indexes, never scanning the finished ones', async () => {
+  await db.query(`insert into jobs (task, job_status, finished_at) select 'noop', 'success', now() from generate_series(1, 200000)`);
+  await db.query('analyze jobs');
+  const text = await plan(database.pool, flowStatements(db.schema).listQueues.text, '');
+  assert.match(text, /(on|using) jobs_pending_count_idx/);
+  assert.match(text, /using jobs_running_idx/);
+  assert.doesNotMatch(text, /Seq Scan on jobs/);
 });
