@@ -48,7 +48,9 @@ function usePolled(load, keys, live = true) {
   return [state.data, state.error, reload];
 }
 
-const time = (value) => (value ? new Date(value).toLocaleString() : '–');
+/** A time in the browser's time zone, with the zone's name. */
+const TIME = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' };
+const time = (value) => (value ? new Date(value).toLocaleString(undefined, TIME) : '–');
 const firstLine = (text) => (text ?? '').split('\n', 1)[0];
 const Status = ({ status }) => html`<span class=${`status ${status}`}>${status}</span>`;
 
@@ -146,8 +148,11 @@ function Jobs({ query, allowActions }) {
   const params = new URLSearchParams({ ...filter, ...(before ? { before } : {}) });
   const [page, error, reload] = usePolled(() => api(`jobs?${params}`), [key], !before);
   const [notice, run] = useAction(reload);
+  const described = Object.entries(filter).map(([key, value]) => `${key} ${value}`).join(', ') || 'no filter';
   const bulk = (action) => run(`${action} matching`, async () => {
-    const { count, capped } = await api(`jobs/count?${new URLSearchParams(filter)}`);
+    if (action !== 'retry' && Object.keys(filter).length === 0) return `${action}: choose a filter first (status, queue, task or text), then press Filter`;
+    const { count, capped } = await api(`jobs/count?${new URLSearchParams({ ...filter, for: action })}`);
+    if (count === 0) return `${action}: no job matching ${described} can be ${{ retry: 'retried', cancel: 'cancelled', delete: 'deleted' }[action]}`;
     if (!confirm(`${action} ${capped ? 'at least ' : ''}${count} job${count === 1 ? '' : 's'} matching this filter?`)) return `${action}: nothing done`;
     const done = await api('jobs/matching/' + action, filter);
     return `${action}: ${done.count} job${done.count === 1 ? '' : 's'}`;
@@ -158,14 +163,14 @@ function Jobs({ query, allowActions }) {
     <${Filters} filter=${filter} />
     <${Notice} notice=${notice} />
     ${error && html`<p class="notice error">${error.message}</p>`}
-    ${allowActions && html`<div class="actions"><span class="muted">Every job matching this filter:</span>
+    ${allowActions && html`<div class="actions"><span class="muted">Every job matching the filter applied (${described}):</span>
       <button onClick=${() => bulk('retry')}>Retry</button><button onClick=${() => bulk('cancel')}>Cancel</button><button class="danger" onClick=${() => bulk('delete')}>Delete</button></div>`}
     <table data-testid="jobs">
       <thead><tr><th class="num">Id</th><th>Task</th><th>Queue</th><th>Status</th><th class="num">Attempts</th><th>Run at</th><th>Finished</th><th>Last error</th></tr></thead>
       <tbody>${(page?.jobs ?? []).map((job) => html`
         <tr key=${job.job_id} data-job=${job.job_id}>
           <td class="num"><a href=${`#/jobs/${job.job_id}`}>${job.job_id}</a></td><td>${job.task}</td><td>${job.queue}</td><td><${Status} status=${job.job_status} /></td>
-          <td class="num">${job.attempts}/${job.max_attempts}</td><td>${time(job.run_at)}</td><td>${time(job.finished_at)}</td><td class="error">${firstLine(job.last_error)}</td>
+          <td class="num">${job.attempts}/${job.max_attempts}</td><td>${time(job.run_at)}</td><td>${time(job.finished_at)}</td><td class="error">${job.job_status === 'success' ? '' : firstLine(job.last_error)}</td>
         </tr>`)}
       </tbody>
     </table>
@@ -218,7 +223,7 @@ function App() {
     <main>
       ${error && html`<p class="notice error">${error.message}</p>`}
       ${page === 'overview' && (overview ? html`<${Overview} overview=${overview} reload=${reload} />` : html`<p class="loading">Loading…</p>`)}
-      ${page === 'jobs' && html`<${Jobs} query=${query} allowActions=${allowActions} />`}
+      ${page === 'jobs' && html`<${Jobs} key=${query.toString()} query=${query} allowActions=${allowActions} />`}
       ${page === 'job' && html`<${Job} id=${parts[1]} allowActions=${allowActions} />`}
     </main>`;
 }

@@ -205,7 +205,7 @@ describe('commands', () => {
     const lines = listed.stdout.trim().split('\n');
     assert.match(lines[0]!, /^ID\s+TASK\s+QUEUE\s+STATUS/);
     assert.equal(lines.length, 4);
-    assert.equal(lines[3], '(2 of 3 jobs; --limit to see more)');
+    assert.match(lines[3]!, /^\(2 of 3 jobs; --before \d+ for the next page, or --limit to see more\)$/);
     assert.match(lines[1]!, /broken\s+default\s+failed\s+3\/3.*Error: boom/);
 
     const json = await cli('jobs', '--status', 'failed', '--json');

@@ -100,13 +100,33 @@ describe('the web console in Chromium', () => {
     await page.locator(`tr[data-job="${jobs[0]!.id}"] a`).click();
     await page.locator('[data-testid="payload"]').getByText('<script>alert(2)</script>').waitFor();
     assert.equal(await page.locator('main script').count(), 0);
-    await page.goto(`${base}/#/jobs?task=${encodeURIComponent(XSS)}`);
+    await page.goto(`${base}/#/jobs`);
+    await page.locator(`tr[data-job="${jobs[2]!.id}"]`).waitFor();
     await page.screenshot({ path: join(packageRoot, 'docs', 'console-jobs.png'), fullPage: true });
+    await page.goto(`${base}/#/jobs?task=${encodeURIComponent(XSS)}`);
+    await page.locator(`tr[data-job="${jobs[0]!.id}"]`).waitFor();
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.getByText('cancel: 3 jobs').waitFor();
     assert.ok(dialogs.includes('cancel 3 jobs matching this filter?'), `the confirmation said: ${dialogs.join(' | ')}`);
     assert.ok(!dialogs.some((message) => message === '1' || message === '2'), 'no script ran');
     assert.equal(await queue.countJobs({ task: XSS, status: 'cancelled' }), 3);
+  });
+
+  it('refuses a bulk action with a misspelt or empty filter, and counts only the jobs an action changes', async () => {
+    const post = (path: string, body: unknown) =>
+      fetch(`${base}/api/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const before = await queue.countJobs({});
+    const typo = await post('jobs/matching/delete', { stauts: 'failed' });
+    assert.equal(typo.status, 400);
+    assert.match(((await typo.json()) as { error: string }).error, /unknown filter field stauts/);
+    const empty = await post('jobs/matching/delete', {});
+    assert.equal(empty.status, 400);
+    assert.match(((await empty.json()) as { error: string }).error, /to delete every matching job, give a filter/);
+    assert.equal(await queue.countJobs({}), before, 'nothing was deleted');
+    const counted = async (query: string) => ((await (await fetch(`${base}/api/jobs/count?${query}`)).json()) as { count: number }).count;
+    assert.equal(await counted(`task=${encodeURIComponent(XSS)}&for=cancel`), 0, 'they are cancelled already');
+    assert.equal(await counted(`task=${encodeURIComponent(XSS)}&for=retry&status=cancelled`), 3);
+    assert.equal(await counted(`task=${encodeURIComponent(XSS)}&for=delete`), 3);
   });
 
   it('rejects a cross-site POST from another origin', async () => {

@@ -392,6 +392,8 @@ describe('ConsoleServer', () => {
     assert.equal(post.status, 403);
     assert.match(((await post.json()) as { error: string }).error, /this console is read-only: start it with --console-allow-actions/);
     assert.equal((await fetch(`${url}/api/nothing`)).status, 404);
+    const typo = await fetch(`${url}/api/jobs?stauts=failed`);
+    assert.deepEqual([typo.status, ((await typo.json()) as { error: string }).error], [400, 'unknown filter field stauts: a filter takes status, queue, task and search']);
     await server.stop();
     await assert.rejects(fetch(`${url}/`));
   });

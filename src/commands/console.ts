@@ -11,7 +11,7 @@ import { withQueue } from './context.js';
 export async function consoleCommand(argv: Record<string, unknown>): Promise<void> {
   const { host, port, consoleToken: token, consoleAllowActions: allowActions } = resolveOptions(consoleOptions, argv);
   await withQueue(argv, async ({ db, queue, log }) => {
-    const server = new ConsoleServer({ host, port, token, allowActions, api: new ConsoleApi(queue, db.pool, allowActions), log });
+    const server = new ConsoleServer({ host, port, token, allowActions, api: new ConsoleApi(queue, db.pool, allowActions, log), log });
     await server.start();
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);

@@ -36,7 +36,7 @@ export async function jobsCommand(argv: Record<string, unknown>): Promise<void> 
       const total = await queue.countJobs(filter, COUNT_UP_TO);
       if (total > jobs.length) {
         const of = total >= COUNT_UP_TO ? `${COUNT_UP_TO.toLocaleString('en-US')} or more` : String(total);
-        console.log(`(${jobs.length} of ${of} jobs; --limit to see more)`);
+        console.log(`(${jobs.length} of ${of} jobs; --before ${jobs.at(-1)!.job_id} for the next page, or --limit to see more)`);
       }
     }
   });

@@ -11,7 +11,8 @@ export function jobTarget(argv: Record<string, unknown>, command: string): strin
   const filtered = Object.keys(filter).length > 0;
   if (ids.length > 0 && filtered) throw new UsageError(`give job ids or filters (--status, --queue, --task, --search), not both`);
   if (ids.length === 0 && !filtered) {
-    throw new UsageError(`say which jobs to ${command}: give job ids (supervisor ${command} 12 13), or filters for every matching job (supervisor ${command} --queue reports --status failed)`);
+    const example = command === 'cancel' ? '--queue reports --status pending' : '--queue reports --status failed';
+    throw new UsageError(`say which jobs to ${command}: give job ids (supervisor ${command} 12 13), or filters for every matching job (supervisor ${command} ${example})`);
   }
   return ids.length > 0 ? ids : filter;
 }

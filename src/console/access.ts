@@ -5,7 +5,7 @@
  * logged-in browser act (a cross-site form can send neither that content
  * type nor a matching Origin); and actions only when they are allowed.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ConfigError } from '../config.js';
 
@@ -25,7 +25,7 @@ export interface AccessOptions {
 export function checkBind({ host, token }: AccessOptions): void {
   if (!LOOPBACK.has(host) && !token) {
     throw new ConfigError(
-      `the console would listen on ${host}, reachable from other machines, with no token: set --console-token (or SUPERVISOR_CONSOLE_TOKEN), or keep --host 127.0.0.1`,
+      `the console would listen on ${host}, reachable from other machines, with no token: set --console-token (or SUPERVISOR_CONSOLE_TOKEN), or listen on 127.0.0.1`,
     );
   }
 }
@@ -34,8 +34,14 @@ export function checkBind({ host, token }: AccessOptions): void {
 export function authenticated(req: IncomingMessage, token: string | undefined): boolean {
   if (!token) return true;
   const header = req.headers.authorization;
-  const given = header?.startsWith('Bearer ') ? header.slice(7) : cookies(req)[TOKEN_COOKIE];
-  return given !== undefined && sameSecret(given, token);
+  if (header?.startsWith('Bearer ')) return sameSecret(header.slice(7), token);
+  const cookie = cookies(req)[TOKEN_COOKIE];
+  return cookie !== undefined && sameSecret(cookie, cookieValue(token));
+}
+
+/** What the login cookie holds: derived from the token, so the cookie never carries the token itself. */
+function cookieValue(token: string): string {
+  return createHmac('sha256', token).update('pg-supervisor console login').digest('hex');
 }
 
 /** Why a request that changes something is refused, or undefined when it may go on. */
@@ -76,5 +82,5 @@ function sameSecret(given: string, expected: string): boolean {
 
 /** The Set-Cookie value that logs a browser in. */
 export function loginCookie(token: string): string {
-  return `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`;
+  return `${TOKEN_COOKIE}=${cookieValue(token)}; HttpOnly; SameSite=Strict; Path=/`;
 }

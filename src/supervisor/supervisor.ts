@@ -273,7 +273,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       port: config.consolePort,
       token: config.consoleToken,
       allowActions: config.consoleAllowActions,
-      api: new ConsoleApi(queue, db.pool, config.consoleAllowActions),
+      api: new ConsoleApi(queue, db.pool, config.consoleAllowActions, log),
       log,
     });
   }
