@@ -33,9 +33,11 @@ it('emits started, then succeeded, retried, failed or snoozed once the outcome i
   const ok = await queue.add('returns', { value: { total: 3 } });
   const failing = await queue.add('withDefaults', { ms: 20 }); // two attempts, 300 ms apart
   const snoozing = await queue.add('snoozeUntil', { gate: '/nonexistent/gate', delay: 60_000 });
-  await queue.waitFor(ok.id);
-  await queue.waitFor(failing.id).catch(() => undefined);
-  await waitFor('the snooze written', () => seen.some(([name]) => name === 'snoozed'));
+  // An event comes once the supervisor has the outcome's write back: a moment after the commit waitFor hears.
+  const emitted = (name: string, id: string) => waitFor(`${name} of job ${id}`, () => seen.some(([n, event]) => n === name && event.jobId === id));
+  await emitted('succeeded', ok.id);
+  await emitted('failed', failing.id);
+  await emitted('snoozed', snoozing.id);
 
   const of = (id: string) => seen.filter(([, event]) => event.jobId === id).map(([name, event]) => [name, event.attempt]);
   assert.deepEqual(of(ok.id), [['started', 1], ['succeeded', 1]]);
