@@ -39,6 +39,8 @@ const LATENCY = ['p50Ms', 'p99Ms', 'coldP50Ms', 'coldP99Ms', 'enqueueP50Ms', 'en
 const BIG_TABLE = ['emptyJobsPerSecond', 'bigJobsPerSecond', 'bigOverEmpty', 'emptyDepthMs', 'bigDepthMs', 'emptyClaimMs', 'bigClaimMs', 'bigTableMb'];
 const LIMITED = ['unlimitedJobsPerSecond', 'limitedJobsPerSecond', 'limitedOverUnlimited'];
 const CONSOLE = ['firstPageMs', 'pageInTheMiddleMs', 'failedPageMs', 'cancelledPageMs', 'queuePageMs', 'taskPageMs', 'searchPageMs', 'errorSearchPageMs', 'countFailedMs', 'jobMs', 'overviewMs'];
+/** The scale-out scenario's columns for these supervisor counts. */
+const scale = (counts) => counts.flatMap((n) => [`s${n}JobsPerSecond`, `s${n}PgCpuUsPerJob`, `s${n}XactsPerJob`, `s${n}Connections`, `s${n}RanTwice`]);
 const SOAK = ['jobsPerSecond', 'earlyMb', 'endMb', 'endOverEarly', 'minJobsPerSecond', 'maxJobsPerSecond'];
 
 /** Scenarios: [label, scenario, options, systems, metric keys, runs (default: 3, or 1 when quick)]. */
@@ -57,6 +59,7 @@ function plan() {
       ['drain 5,000 jobs: empty table vs 20,000 finished + 2,000 scheduled rows', 'bigTable', { n: 5000, finished: 20_000, scheduled: 2000, rounds: 1 }, [OURS], BIG_TABLE],
       ['limited queue (2,000 jobs, 2 supervisors, --concurrency 50)', 'limited', { n: 2000, supervisors: 2, limit: 50, rounds: 1 }, [OURS], LIMITED],
       ['console pages on 20,000 finished jobs (ms)', 'consolePages', { rows: 20_000, runs: 3 }, [OURS], CONSOLE],
+      ['scale-out: 1 and 2 supervisor processes draining 20,000 jobs', 'scaleOut', { n: 20_000, counts: [1, 2] }, [OURS], scale([1, 2])],
       ['soak (10 s)', 'soak', { minutes: 1 / 6, rate: 500, keep: '2s', sampleSeconds: 2 }, [OURS], SOAK],
     ];
   }
@@ -81,6 +84,7 @@ function plan() {
     // One run of three alternated rounds of each: no limit, then --concurrency 50.
     ['limited queue (20,000 jobs, 2 supervisors, --concurrency 50)', 'limited', { n: 20_000, supervisors: 2, limit: 50, rounds: 3 }, [OURS], LIMITED, 1],
     ['console pages on 10,000,000 finished jobs (ms)', 'consolePages', { rows: 10_000_000, runs: 9 }, [OURS], CONSOLE, 1],
+    ['scale-out: 1, 2, 4 and 8 supervisor processes draining 200,000 jobs', 'scaleOut', { n: 200_000, counts: [1, 2, 4, 8] }, [OURS], scale([1, 2, 4, 8]), 1],
     // One run of three alternated rounds: filling 11 million rows takes minutes.
     ['drain 100,000 jobs: empty table vs 10,000,000 finished + 1,000,000 scheduled rows', 'bigTable', { n: 100_000, finished: 10_000_000, scheduled: 1_000_000, rounds: 3 }, [OURS], BIG_TABLE, 1],
     ...(soakMinutes ? [[`soak (${soakMinutes} minutes, 5,000 jobs/s, retention 1 minute)`, 'soak', { minutes: soakMinutes, rate: 5000, keep: '1m', sampleSeconds: 30 }, [OURS], SOAK, 1]] : []),
@@ -127,7 +131,7 @@ function runOnce(url, scenario, system, options) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (x) => (x === undefined || Number.isNaN(x) ? '–' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 10 ? 1 : 2));
+const fmt = (x) => (x === undefined || x === null || Number.isNaN(x) ? '–' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 10 ? 1 : 2));
 
 async function main() {
   const db = await chooseDatabase();

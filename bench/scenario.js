@@ -489,6 +489,57 @@ const scenarios = {
     return { unlimitedJobsPerSecond: median(unlimited), limitedJobsPerSecond: median(limited), limitedOverUnlimited: median(limited) / median(unlimited) };
   },
 
+  /**
+   * pg-supervisor only: `n` no-op jobs drained by 1, 2, 4, … (`counts`)
+   * supervisor processes (`--threads 1 --concurrency 64` each) on one
+   * database, each count in turn on a fresh table. For each: jobs/s (from
+   * the first completion to the last), PostgreSQL CPU and transactions per
+   * job (start-up included), the most client connections seen while
+   * draining, and how many jobs took more than one attempt (ran twice).
+   */
+  async scaleOut() {
+    const s = await system();
+    await s.setup();
+    await s.teardown();
+    const p = pool(url);
+    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+    const tasks = fileURLToPath(new URL('./tasks/bench-tasks.js', import.meta.url));
+    const result = {};
+    for (const count of options.counts) {
+      await p.query(`truncate "${schema}".jobs`);
+      await p.query(`insert into "${schema}".jobs (task) select 'noop' from generate_series(1, $1)`, [options.n]);
+      await analyze(p);
+      // Counted from before the supervisors start: PostgreSQL's CPU and transactions per job include their start-up.
+      const before = await serverCounters(p);
+      const children = Array.from({ length: count }, () =>
+        spawn(process.execPath, [cli, '--tasks', tasks, '--threads', '1', '--concurrency', '64', '--schema', schema, '--metrics-port', '0', '--log-level', 'warn'], {
+          env: { ...process.env, DATABASE_URL: url }, stdio: 'ignore',
+        }));
+      const done = async () => (await p.query(`select count(*)::int as n from "${schema}".jobs where job_status = 'success'`)).rows[0].n;
+      const connections = async () => (await p.query(`select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and datname = current_database()`)).rows[0].n - 2;
+      await until('first completion', async () => (await done()) > 0, 120_000, 20);
+      const t0 = performance.now();
+      const first = await done();
+      let most = 0;
+      await until('drain', async () => {
+        most = Math.max(most, await connections());
+        return (await done()) >= options.n;
+      }, 900_000, 50);
+      const seconds = (performance.now() - t0) / 1000;
+      const after = await serverCounters(p);
+      const twice = (await p.query(`select count(*)::int as n from "${schema}".jobs where attempts > 1`)).rows[0].n;
+      for (const child of children) child.kill('SIGTERM');
+      await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', resolve))));
+      result[`s${count}JobsPerSecond`] = (options.n - first) / seconds;
+      result[`s${count}PgCpuUsPerJob`] = after.cpu === undefined ? null : ((after.cpu - before.cpu) * 1e6) / options.n;
+      result[`s${count}XactsPerJob`] = (after.xacts - before.xacts) / options.n;
+      result[`s${count}Connections`] = most;
+      result[`s${count}RanTwice`] = twice;
+    }
+    await p.end();
+    return result;
+  },
+
   /** pg-supervisor only: RSS of a `supervisor` process, idle and draining. */
   async memory() {
     const s = await system();
