@@ -68,6 +68,22 @@ function postgresCpuSeconds(dataDir) {
   }
 }
 
+/** `count` `supervisor` processes (`--threads 1 --concurrency 64`) on the scenario's schema. */
+function supervisorProcesses(count) {
+  const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  const tasks = fileURLToPath(new URL('./tasks/bench-tasks.js', import.meta.url));
+  return Array.from({ length: count }, () =>
+    spawn(process.execPath, [cli, '--tasks', tasks, '--threads', '1', '--concurrency', '64', '--schema', schema, '--metrics-port', '0', '--log-level', 'warn'], {
+      env: { ...process.env, DATABASE_URL: url }, stdio: 'ignore',
+    }));
+}
+
+/** Stops processes with SIGTERM (a graceful drain) and waits for them to exit. */
+async function stopProcesses(children) {
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', resolve))));
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Median time of `runs` calls of `fn`, in ms. */
@@ -458,25 +474,19 @@ const scenarios = {
     await s.setup();
     await s.teardown();
     const p = pool(url);
-    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-    const tasks = fileURLToPath(new URL('./tasks/bench-tasks.js', import.meta.url));
     const drainOnce = async (limit) => {
       await p.query(`truncate "${schema}".jobs, "${schema}".queues cascade`);
       if (limit) await p.query(`insert into "${schema}".queues (queue, concurrency) values ('limited', $1)`, [limit]);
       await p.query(`insert into "${schema}".jobs (task, queue) select 'noop', 'limited' from generate_series(1, $1)`, [options.n]);
       await analyze(p);
-      const children = Array.from({ length: options.supervisors }, () =>
-        spawn(process.execPath, [cli, '--tasks', tasks, '--threads', '1', '--concurrency', '64', '--schema', schema, '--metrics-port', '0', '--log-level', 'warn'], {
-          env: { ...process.env, DATABASE_URL: url }, stdio: 'ignore',
-        }));
+      const children = supervisorProcesses(options.supervisors);
       const done = async () => (await p.query(`select count(*)::int as n from "${schema}".jobs where job_status = 'success'`)).rows[0].n;
       await until('first completion', async () => (await done()) > 0, 60_000, 20);
       const t0 = performance.now();
       const first = await done();
       await until('drain', async () => (await done()) >= options.n, 600_000, 20);
       const seconds = (performance.now() - t0) / 1000;
-      for (const child of children) child.kill('SIGTERM');
-      await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', resolve))));
+      await stopProcesses(children);
       return (options.n - first) / seconds;
     };
     const unlimited = [];
@@ -502,8 +512,6 @@ const scenarios = {
     await s.setup();
     await s.teardown();
     const p = pool(url);
-    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-    const tasks = fileURLToPath(new URL('./tasks/bench-tasks.js', import.meta.url));
     const result = {};
     for (const count of options.counts) {
       await p.query(`truncate "${schema}".jobs`);
@@ -511,10 +519,7 @@ const scenarios = {
       await analyze(p);
       // Counted from before the supervisors start: PostgreSQL's CPU and transactions per job include their start-up.
       const before = await serverCounters(p);
-      const children = Array.from({ length: count }, () =>
-        spawn(process.execPath, [cli, '--tasks', tasks, '--threads', '1', '--concurrency', '64', '--schema', schema, '--metrics-port', '0', '--log-level', 'warn'], {
-          env: { ...process.env, DATABASE_URL: url }, stdio: 'ignore',
-        }));
+      const children = supervisorProcesses(count);
       const done = async () => (await p.query(`select count(*)::int as n from "${schema}".jobs where job_status = 'success'`)).rows[0].n;
       const connections = async () => (await p.query(`select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and datname = current_database()`)).rows[0].n - 2;
       await until('first completion', async () => (await done()) > 0, 120_000, 20);
@@ -528,8 +533,7 @@ const scenarios = {
       const seconds = (performance.now() - t0) / 1000;
       const after = await serverCounters(p);
       const twice = (await p.query(`select count(*)::int as n from "${schema}".jobs where attempts > 1`)).rows[0].n;
-      for (const child of children) child.kill('SIGTERM');
-      await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', resolve))));
+      await stopProcesses(children);
       result[`s${count}JobsPerSecond`] = (options.n - first) / seconds;
       result[`s${count}PgCpuUsPerJob`] = after.cpu === undefined ? null : ((after.cpu - before.cpu) * 1e6) / options.n;
       result[`s${count}XactsPerJob`] = (after.xacts - before.xacts) / options.n;

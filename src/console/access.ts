@@ -34,7 +34,7 @@ export function checkBind({ host, token }: AccessOptions): void {
 export function authenticated(req: IncomingMessage, token: string | undefined): boolean {
   if (!token) return true;
   const header = req.headers.authorization;
-  if (header?.startsWith('Bearer ')) return sameSecret(header.slice(7), token);
+  if (header?.startsWith('Bearer ')) return tokenMatches(header.slice(7), token);
   const cookie = cookies(req)[TOKEN_COOKIE];
   return cookie !== undefined && sameSecret(cookie, cookieValue(token));
 }
@@ -71,6 +71,11 @@ function cookies(req: IncomingMessage): Record<string, string> {
     if (at > 0) out[part.slice(0, at).trim()] = decodeURIComponent(part.slice(at + 1).trim());
   }
   return out;
+}
+
+/** Whether `given` is the token (compared in constant time). */
+export function tokenMatches(given: string, token: string): boolean {
+  return sameSecret(given, token);
 }
 
 /** Compares secrets in constant time. */

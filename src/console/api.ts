@@ -4,7 +4,8 @@
  * statements; every action is a Queue method, the same one the CLI uses.
  */
 import type pg from 'pg';
-import { ConfigError, JOB_STATUSES, type JobStatus } from '../config.js';
+import { ConfigError, type JobStatus } from '../config.js';
+import { checkFilter } from '../queue/job-spec.js';
 import { consoleStatements } from '../db/sql/console.js';
 import type { JobFilter } from '../db/sql/job-filter.js';
 import { producerStatements } from '../db/sql/producer.js';
@@ -176,15 +177,9 @@ function filterOf(source: Record<string, unknown>, allowed: string[]): JobFilter
   const unknown = Object.keys(source).filter((key) => !['status', 'queue', 'task', 'search', ...allowed].includes(key));
   if (unknown.length > 0) throw new ConfigError(`unknown filter field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: a filter takes status, queue, task and search`);
   const filter: JobFilter = {};
-  const text = (key: string) => (typeof source[key] === 'string' && source[key] !== '' ? (source[key] as string) : undefined);
-  const status = text('status');
-  if (status !== undefined) {
-    if (!JOB_STATUSES.includes(status as JobStatus)) throw new ConfigError(`status must be one of ${JOB_STATUSES.join(', ')} (got '${status}')`);
-    filter.status = status as JobStatus;
+  for (const key of ['status', 'queue', 'task', 'search'] as const) {
+    const value = source[key];
+    if (typeof value === 'string' && value !== '') (filter as Record<string, string>)[key] = value;
   }
-  for (const key of ['queue', 'task', 'search'] as const) {
-    const value = text(key);
-    if (value !== undefined) filter[key] = value;
-  }
-  return filter;
+  return checkFilter(filter); // the Queue's own check: a known status, names PostgreSQL can hold
 }

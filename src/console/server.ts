@@ -11,7 +11,7 @@ import { closeServer } from '../http.js';
 import type { Logger } from '../log.js';
 import { consoleAssetsDir } from '../paths.js';
 import type { Service } from '../supervisor/service.js';
-import { authenticated, checkBind, loginCookie, refusedChange, type AccessOptions } from './access.js';
+import { authenticated, checkBind, loginCookie, refusedChange, tokenMatches, type AccessOptions } from './access.js';
 import { ConsoleApi } from './api.js';
 import { loginPage } from './login-page.js';
 
@@ -119,7 +119,7 @@ export class ConsoleServer implements Service {
     const refused = refusedChange(req, { json: false });
     if (refused) return html(res, 403, loginPage(refused));
     const given = new URLSearchParams(await readBody(req)).get('token') ?? '';
-    if (!authenticated({ headers: { authorization: `Bearer ${given}` } } as IncomingMessage, token)) return html(res, 401, loginPage('wrong token'));
+    if (!tokenMatches(given, token)) return html(res, 401, loginPage('wrong token'));
     res.writeHead(303, { ...SECURITY_HEADERS, location: '/', 'set-cookie': loginCookie(token) }).end();
   }
 
