@@ -19,7 +19,7 @@ it('commits completions and every other write but the claim as durably as the se
   await plain.connect();
   try {
     const server = (await plain.query<{ value: string }>(`select current_setting('synchronous_commit') as value`)).rows[0]!.value;
-    assert.equal(await setting(db.batchPool, 'synchronous_commit'), server, 'completions');
+    assert.equal(await setting(db.writePool, 'synchronous_commit'), server, 'completions');
     assert.equal(await setting(db.pool, 'synchronous_commit'), server, 'registration, recovery and the rest');
   } finally {
     await plain.end();

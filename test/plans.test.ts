@@ -8,6 +8,8 @@ import { after, before, it } from 'node:test';
 import type pg from 'pg';
 import { openDatabase, type Database } from '../src/db/connect.js';
 import { flowStatements } from '../src/db/sql/flow.js';
+import { FINISHED_STATUSES, maintenanceStatements } from '../src/db/sql/maintenance.js';
+import { metricsStatements } from '../src/db/sql/metrics.js';
 import { supervisorStatements } from '../src/db/sql/supervisor.js';
 import { silentLogger } from '../src/log.js';
 import { testDb, type TestDb } from './helpers/db.js';
@@ -55,14 +57,14 @@ it('claims by primary key, never scanning the whole table', async () => {
 });
 
 it('writes a batch of results with a hash join, never a nested loop over the batch', async () => {
-  const text = await plan(database.batchPool, sql().completeJobs.text, `'1,2,3', '1,1,1', 'success,success,success', null, '0,0,0', 'me', null, null`);
+  const text = await plan(database.writePool, sql().completeJobs.text, `'1,2,3', '1,1,1', 'success,success,success', null, '0,0,0', 'me', null, null`);
   assert.match(text, /Hash Join/);
   assert.match(text, /Index Scan using jobs_pkey on jobs j/);
   assert.doesNotMatch(text, /Nested Loop|Seq Scan on jobs/);
 });
 
 it('extends leases with a hash join too', async () => {
-  const text = await plan(database.batchPool, sql().extendLeases.text, `'me', '{1,2,3}', '{1,1,1}', 30000`);
+  const text = await plan(database.writePool, sql().extendLeases.text, `'me', '{1,2,3}', '{1,1,1}', 30000`);
   assert.match(text, /Hash Join/);
   assert.doesNotMatch(text, /Nested Loop|Seq Scan on jobs/);
 });
@@ -127,4 +129,22 @@ it('counts pending and running jobs per queue from their partial indexes, never 
   assert.match(text, /(on|using) jobs_pending_count_idx/);
   assert.match(text, /using jobs_running_idx/);
   assert.doesNotMatch(text, /Seq Scan on jobs/);
+});
+
+it('reads the jobs table by its indexes in every other statement of the write connection', async () => {
+  // On the table of the test before: 20,000 pending jobs, 200,000 finished.
+  // One connection carries a supervisor's writes and its maintenance, with
+  // nested loops off and generic plans (see Database.writePool); none of
+  // its statements may fall back to reading the whole table.
+  const maintenance = maintenanceStatements(db.schema);
+  const statements: [string, string, string][] = [
+    ['recovery', sql().recoverExpired.text, `30000, '${db.schema}'`],
+    ['progress', sql().writeProgress.text, `'{1,2}', '{1,1}', '{"1","2"}'`],
+    ['gates', flowStatements(db.schema).gates.text, `'{}'`],
+    ['queue depth', metricsStatements(db.schema).queueDepth.text, ''],
+    ...FINISHED_STATUSES.map((status): [string, string, string] => [`retention of ${status}`, maintenance.deleteFinished[status].text, '86400000, 1000']),
+  ];
+  for (const [what, text, args] of statements) {
+    assert.doesNotMatch(await plan(database.writePool, text, args), /Seq Scan on jobs/, what);
+  }
 });

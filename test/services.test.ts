@@ -31,7 +31,7 @@ import { Recovery, type RecoveredJob } from '../src/supervisor/recovery.js';
 import { Retention } from '../src/supervisor/retention.js';
 import { Services, type Service } from '../src/supervisor/service.js';
 import { StopWatchdog } from '../src/supervisor/stop-watchdog.js';
-import { Vacuum } from '../src/supervisor/vacuum.js';
+import { Vacuum, type BorrowConnection } from '../src/supervisor/vacuum.js';
 import { Wakeup } from '../src/supervisor/wakeup.js';
 import { Batch } from '../src/worker/batch.js';
 import { WorkerPool } from '../src/worker/pool.js';
@@ -92,7 +92,7 @@ describe('Heartbeat', () => {
     );
     holdings.add(new Batch([heldJob(String(id), 1)]));
     const heartbeat = new Heartbeat({
-      pool, batchPool: pool, sql, supervisorId: 'beating', leaseMs: 3000, threads: 1, concurrency: 1, queues: [], tasks: ['hang'],
+      pool, sql, supervisorId: 'beating', leaseMs: 3000, threads: 1, concurrency: 1, queues: [], tasks: ['hang'],
       holdings, health: health(), log,
     });
     await heartbeat.start();
@@ -189,23 +189,40 @@ describe('Retention', () => {
 });
 
 describe('Vacuum', () => {
-  it('vacuums the jobs table once it holds 10,000 dead rows that no vacuum cleared, and only while leading', async () => {
+  it('vacuums the jobs table once it holds 10,000 dead rows that no vacuum cleared, only while leading, on a borrowed connection', async () => {
     await db.query('truncate jobs');
     await db.query(`insert into jobs (task) select 'x' from generate_series(1, 12000)`);
     await db.query('delete from jobs');
     const vacuums = async () =>
       (await db.query<{ n: number }>(`select vacuum_count::int as n from pg_stat_user_tables where relid = 'jobs'::regclass`))[0]!.n;
     const before = await vacuums();
+    const lender = new pg.Client({ connectionString: db.url, application_name: 'vacuum-lender' });
+    await lender.connect();
     let leads = false;
-    const vacuum = new Vacuum({ pool, sql: maintenanceStatements(db.schema), intervalMs: 200, leads: () => leads, health: health(), log });
+    let canLend = false;
+    let lent = 0;
+    const borrow: BorrowConnection = async (use) => {
+      if (!canLend) return undefined;
+      lent++;
+      return use(lender);
+    };
+    const vacuum = new Vacuum({ pool, borrow, sql: maintenanceStatements(db.schema), intervalMs: 200, leads: () => leads, health: health(), log });
     vacuum.start();
     try {
       await sleep(600);
       assert.equal(await vacuums(), before, 'a follower does not vacuum');
       leads = true;
+      await sleep(600);
+      assert.equal(await vacuums(), before, 'nor does a leader with no connection to borrow');
+      assert.equal(lent, 0);
+      canLend = true;
       await waitFor('a vacuum', async () => (await vacuums()) > before, 10_000);
+      assert.ok(lent > 0);
+      const pace = await lender.query<{ delay: string }>(`select current_setting('vacuum_cost_delay') as delay`);
+      assert.equal(pace.rows[0]!.delay, '2ms', 'the vacuum ran on the lent connection, at its pace');
     } finally {
       await vacuum.stop();
+      await lender.end();
     }
   });
 });
@@ -230,6 +247,33 @@ describe('Wakeup', () => {
     await wakeup.stop();
     await waitFor('its connection closed', async () =>
       (await db.query(`select 1 from pg_stat_activity where application_name = 'wakeup-test'`)).length === 0, 5000);
+  });
+  it('lends its connection, withdrawing the offer meanwhile, and wakes the claimer once it is back', async () => {
+    const sql = supervisorStatements(db.schema, []);
+    let wakes = 0;
+    let losses = 0;
+    const wakeup = new Wakeup({
+      url: db.url, connectTimeoutMs: 5000, applicationName: 'wakeup-lend', listen: sql.listen,
+      listenOffers: sql.listenOffers(`${db.schema}_offer_lend`), offerChannel: `${db.schema}_offer_lend`, ping: sql.ping,
+      listenControl: sql.listenControl, controlChannel: controlChannel(db.schema), control: () => undefined,
+      pollIntervalMs: 60_000, log, health: health(), wake: () => wakes++, handedOff: () => undefined, lost: () => losses++,
+    });
+    await wakeup.start();
+    try {
+      const pid = await wakeup.lend(async (client) => {
+        assert.equal(wakeup.listening, false, 'no offer is placed while lent');
+        assert.equal(losses, 1, 'the offer is withdrawn');
+        assert.equal(await wakeup.lend(async () => 'twice'), undefined, 'lent to one at a time');
+        wakes = 0;
+        return (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      });
+      const listening = await db.query<{ pid: number }>(`select pid from pg_stat_activity where application_name = 'wakeup-lend'`);
+      assert.deepEqual(listening.map((row) => row.pid), [pid], 'the listening connection itself');
+      assert.equal(wakeup.listening, true);
+      assert.equal(wakes, 1, 'the claimer looks for what a busy connection did not hear');
+    } finally {
+      await wakeup.stop();
+    }
   });
 });
 

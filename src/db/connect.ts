@@ -15,18 +15,20 @@ import { KEEP_ALIVE } from './keep-alive.js';
 export interface Database {
   pool: pg.Pool;
   /**
-   * Connections for statements that join a batch of job ids with the jobs
-   * table (completions, lease extensions), with nested loops disabled. The
-   * planner cannot know a batch's size, and with statistics taken while no
-   * job ran it estimates one matching row and picks a nested loop that is
-   * quadratic in the batch (seconds for 2,000 jobs); a hash join over a
-   * primary-key scan is linear whatever the statistics say. These are
-   * planned once (`plan_cache_mode`), with the generic plans that
-   * test/plans.test.ts checks: left to choose, PostgreSQL planned every
-   * completion afresh, 0.15 ms of its CPU each, which a job that finishes
-   * alone pays in full.
+   * A running supervisor's one connection for everything it writes and
+   * reads besides claims: completions, lease extensions, progress,
+   * heartbeats, recovery, retention, schedules, gates and the queue gauge.
+   * Batch statements join a batch of job ids with the jobs table, so nested
+   * loops are off: the planner cannot know a batch's size, and with
+   * statistics taken while no job ran it estimates one matching row and
+   * picks a nested loop that is quadratic in the batch (seconds for 2,000
+   * jobs); a hash join over a primary-key scan is linear whatever the
+   * statistics say. Statements are planned once (`plan_cache_mode`), with
+   * the generic plans that test/plans.test.ts checks for every statement
+   * sent here: left to choose, PostgreSQL planned every completion afresh,
+   * 0.15 ms of its CPU each, which a job that finishes alone pays in full.
    */
-  batchPool: pg.Pool;
+  writePool: pg.Pool;
   /**
    * One connection for claims, committed without waiting for the WAL flush
    * (`synchronous_commit=off`) and planned once (`plan_cache_mode`). A
@@ -52,8 +54,13 @@ export interface Database {
 
 export interface OpenOptions {
   databaseUrl: string | undefined;
-  /** Largest number of pooled connections. */
+  /**
+   * Largest number of connections of the general pool (commands, a Queue,
+   * a supervisor's start and its console).
+   */
   maxConnections?: number;
+  /** How long a connection of the general pool may sit idle before it closes (default 10 s). */
+  idleTimeoutMs?: number;
   /** Folder of the embedded server, used when there is no URL (default: `.supervisor/` in the project root). */
   embeddedDir?: string;
   /** Log which database is used at info (a supervisor) rather than debug (a command whose output is its result). */
@@ -80,9 +87,6 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
   const where = describeUrl(url);
   const connectTimeoutMs = options.connectTimeoutMs ?? connectionOptions.connectTimeout.default;
   const newPool = (config: pg.PoolConfig): pg.Pool => {
-    // min 1: one connection per pool outlives pg's 10 s idle timeout, so an
-    // idle supervisor does not reconnect for its heartbeat, nor for the
-    // first completion after a quiet spell.
     // A server that accepts and never answers would otherwise hang a
     // connection (and the command waiting on it) until TCP gives up.
     // No JIT: on a table of millions of rows the planner's cost estimates
@@ -91,7 +95,6 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     const created = new pg.Pool({
       connectionString: url,
       application_name: options.applicationName,
-      min: 1,
       connectionTimeoutMillis: connectTimeoutMs,
       ...KEEP_ALIVE,
       ...config,
@@ -103,7 +106,7 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     created.on('error', (error) => log.debug({ err: error, database: where }, 'idle database connection lost'));
     return created;
   };
-  const pool = newPool({ max: options.maxConnections ?? 4 });
+  const pool = newPool({ max: options.maxConnections ?? 4, idleTimeoutMillis: options.idleTimeoutMs ?? 10_000 });
   try {
     const { rows } = await pool.query<{ version: string }>({ name: 'server-version', text: 'show server_version' });
     const announce = options.announce === false ? log.debug.bind(log) : log.info.bind(log);
@@ -118,22 +121,26 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     await embedded?.close().catch(() => undefined);
     throw explainConnectionError(error, where, connectTimeoutMs);
   }
-  // A batch write that runs a minute has gone wrong; fail it (it is retried)
+  // The supervisor's own connections (commands never use them, and a pool
+  // connects only at its first query). min 1: they outlive pg's 10 s idle
+  // timeout, so an idle supervisor does not reconnect for its heartbeat,
+  // nor for the first claim or completion after a quiet spell.
+  // A write that runs a minute has gone wrong; fail it (it is retried)
   // rather than let it hold a core of the database.
-  const batchPool = newPool({ max: 2, options: '-c enable_nestloop=off -c plan_cache_mode=force_generic_plan -c statement_timeout=60s' });
+  const writePool = newPool({ max: 1, min: 1, options: '-c enable_nestloop=off -c plan_cache_mode=force_generic_plan -c statement_timeout=60s' });
   // The claim's plan is index ranges whatever its parameters; left to
   // choose, PostgreSQL planned it afresh on every claim (0.17 ms each).
-  const claimPool = newPool({ max: 1, options: '-c synchronous_commit=off -c plan_cache_mode=force_generic_plan' });
+  const claimPool = newPool({ max: 1, min: 1, options: '-c synchronous_commit=off -c plan_cache_mode=force_generic_plan' });
   return {
     pool,
-    batchPool,
+    writePool,
     claimPool,
     url,
     where,
     connectTimeoutMs,
     ...(embedded ? { embedded } : {}),
     async close() {
-      await Promise.all([pool.end(), batchPool.end(), claimPool.end()]);
+      await Promise.all([pool.end(), writePool.end(), claimPool.end()]);
       await embedded?.close();
     },
   };

@@ -24,9 +24,8 @@ import { Periodic } from './periodic.js';
 import type { Service } from './service.js';
 
 export interface HeartbeatOptions {
+  /** The supervisor's write connection (see Database.writePool), whose plans suit the lease extension's join. */
   pool: pg.Pool;
-  /** For the lease extension, which joins a batch of ids (see Database.batchPool). */
-  batchPool: pg.Pool;
   sql: ReturnType<typeof supervisorStatements>;
   supervisorId: string;
   leaseMs: number;
@@ -76,11 +75,11 @@ export class Heartbeat implements Service {
   }
 
   private async beat(): Promise<void> {
-    const { batchPool, sql, supervisorId, leaseMs, holdings } = this.options;
+    const { pool, sql, supervisorId, leaseMs, holdings } = this.options;
     await this.touch();
     const { ids, attempts } = holdings.leases();
     if (ids.length === 0) return;
-    const { rows } = await batchPool.query<{ job_id: string }>(sql.extendLeases, [supervisorId, ids, attempts, leaseMs]);
+    const { rows } = await pool.query<{ job_id: string }>(sql.extendLeases, [supervisorId, ids, attempts, leaseMs]);
     if (rows.length < ids.length) this.dropLost(ids, new Set(rows.map((row) => row.job_id)));
   }
 

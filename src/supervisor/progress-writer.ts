@@ -19,7 +19,7 @@ import type { Service } from './service.js';
 export const PROGRESS_WRITE_MS = 1000;
 
 export interface ProgressWriterOptions {
-  /** The batch pool: the statement joins a batch of ids. */
+  /** The write connection (Database.writePool): the statement joins a batch of ids. */
   pool: pg.Pool;
   statement: Statement;
   /** The BroadcastChannel the threads post on (ThreadData.progressChannel). */

@@ -150,7 +150,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         inFlight: () => this.holdings.inFlight,
         threads: () => this.pool?.threadCount ?? 0,
         leads: () => this.leadership?.leads ?? false,
-        pool: () => this.db?.pool,
+        pool: () => this.db?.writePool,
       },
     });
   }
@@ -225,7 +225,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         {
           databaseUrl: config.databaseUrl,
           embeddedDir: config.dataDir,
-          maxConnections: 4,
+          // Its start, and its console while in use (see Database.pool): a
+          // supervisor at work holds three connections, LISTEN, claims and
+          // writes, and these are let go soon after.
+          maxConnections: 2,
+          idleTimeoutMs: 1000,
           applicationName: this.id,
           connectTimeoutMs: config.connectTimeout,
         },
@@ -303,7 +307,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
     const { flowSql } = this;
     const gates = new Gates({
-      pool: db.pool,
+      pool: db.writePool,
       statement: flowSql.gates,
       queues: config.queues,
       health,
@@ -327,7 +331,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       onClaimed: (jobs) => flow.claimed(jobs),
     });
     const completer = new Completer({
-      pool: db.batchPool,
+      pool: db.writePool,
       statement: sql.completeJobs,
       supervisorId,
       log,
@@ -372,7 +376,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
     const maintenance = maintenanceStatements(config.schema);
     const recovery = new Recovery({
-      pool: db.pool,
+      pool: db.writePool,
       statement: sql.recoverExpired,
       schema: config.schema,
       leaseMs: config.lease,
@@ -382,7 +386,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       onRecovered: (jobs) => flow.recovered(jobs),
     });
     const retention = new Retention({
-      pool: db.pool,
+      pool: db.writePool,
       sql: maintenance,
       keep: config,
       leads: () => leadership.leads,
@@ -390,9 +394,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       log,
       onDeleted: (status, count) => this.metrics.jobsDeleted(status, count),
     });
-    const vacuum = new Vacuum({ pool: db.pool, sql: maintenance, leads: () => leadership.leads, health, log });
+    const vacuum = new Vacuum({ pool: db.writePool, borrow: (use) => wakeup.lend(use), sql: maintenance, leads: () => leadership.leads, health, log });
     const cron = new CronScheduler({
-      pool: db.pool,
+      pool: db.writePool,
       sql: flowSql,
       leads: () => leadership.leads,
       health,
@@ -400,7 +404,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       onFired: (schedule, jobs) => log.debug({ schedule, jobs }, 'added the jobs of a schedule\'s due ticks'),
     });
     const leadership = new Leadership({
-      pool: db.pool,
+      pool: db.writePool,
       sql: maintenance,
       supervisorId,
       leaseMs: config.lease,
@@ -416,7 +420,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
     this.leadership = leadership;
     return [
-      new Heartbeat({ pool: db.pool, batchPool: db.batchPool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health, log }),
+      new Heartbeat({ pool: db.writePool, sql, supervisorId, leaseMs: config.lease, ...config, tasks, holdings, health, log }),
       wakeup,
       gates,
       recovery,
@@ -426,7 +430,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       // After the services it runs, so that winning the lead at start runs them at once.
       leadership,
       new StopWatchdog(pool, holdings),
-      new ProgressWriter({ pool: db.batchPool, statement: sql.writeProgress, channel: this.progressChannel, health, log }),
+      new ProgressWriter({ pool: db.writePool, statement: sql.writeProgress, channel: this.progressChannel, health, log }),
       flow,
     ];
   }
@@ -463,7 +467,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.services.stop();
     await this.pool?.close();
     if (this.db) {
-      await this.db.pool.query(this.sql.deregister, [this.id]).catch(() => undefined);
+      await this.db.writePool.query(this.sql.deregister, [this.id]).catch(() => undefined);
       await this.db.close();
     }
   }

@@ -7,6 +7,12 @@
  * one, a busy table grows without end and its claims slow down. Where
  * autovacuum keeps up (migrations/006_maintenance.sql tunes it for this
  * table), this service only looks, every 10 s.
+ *
+ * The VACUUM runs on a borrowed connection, the supervisor's LISTEN one
+ * (see Wakeup.lend), rather than a connection of its own: a supervisor
+ * never holds more than three, and the leader polls for the seconds a
+ * vacuum takes. When there is nothing to borrow (not listening), the
+ * vacuum waits for the next look.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
@@ -18,8 +24,14 @@ export const VACUUM_INTERVAL_MS = 10_000;
 /** How long a shutdown waits for a vacuum in progress before cancelling it. */
 const STOP_GRACE_MS = 5000;
 
+/** Runs `use` on a connection lent for the while, or resolves to undefined when none can be lent now. */
+export type BorrowConnection = <T>(use: (client: pg.ClientBase) => Promise<T>) => Promise<T | undefined>;
+
 export interface VacuumOptions extends LeaderTaskOptions {
+  /** For the look and for cancelling a vacuum at shutdown. */
   pool: pg.Pool;
+  /** Where the VACUUM itself runs. */
+  borrow: BorrowConnection;
   sql: Pick<ReturnType<typeof maintenanceStatements>, 'needsVacuum' | 'vacuumJobs' | 'vacuumPace' | 'cancelVacuum'>;
   intervalMs?: number;
 }
@@ -49,23 +61,28 @@ export class Vacuum extends LeaderTask {
   }
 
   protected async run(): Promise<void> {
-    const { pool, sql, log } = this.options;
+    const { pool, sql, borrow, log } = this.options;
     const { rows } = await pool.query<{ dead: number }>(sql.needsVacuum, [this.intervalMs]);
-    if (rows.length === 0) return;
-    const client = await pool.connect();
+    if (rows.length === 0 || this.stopping) return;
+    const ms = await borrow((client) => this.vacuum(client));
+    if (ms !== undefined) log.info({ deadRows: rows[0]!.dead, ms }, `vacuumed the jobs table (${rows[0]!.dead} dead rows that no vacuum had cleared) in ${ms} ms`);
+  }
+
+  /** Vacuums on `client`; resolves to how long it took, or undefined when cancelled by stop(). */
+  private async vacuum(client: pg.ClientBase): Promise<number | undefined> {
+    const { sql } = this.options;
+    const started = performance.now();
     try {
-      const started = performance.now();
       await client.query(sql.vacuumPace);
       this.vacuumPid = (client as unknown as { processID: number }).processID;
-      if (this.stopping) return;
+      if (this.stopping) return undefined;
       await client.query(sql.vacuumJobs.text);
-      const ms = Math.round(performance.now() - started);
-      log.info({ deadRows: rows[0]!.dead, ms }, `vacuumed the jobs table (${rows[0]!.dead} dead rows that no vacuum had cleared) in ${ms} ms`);
+      return Math.round(performance.now() - started);
     } catch (error) {
       if (!this.stopping) throw error; // cancelled by stop(): not a failure
+      return undefined;
     } finally {
       this.vacuumPid = undefined;
-      client.release();
     }
   }
 }

@@ -49,6 +49,8 @@ export class Wakeup implements Service {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private stopped = false;
+  /** Whether the connection is lent (see {@link Wakeup.lend}). */
+  private lent = false;
 
   constructor(private readonly options: WakeupOptions) {}
 
@@ -60,7 +62,29 @@ export class Wakeup implements Service {
 
   /** Whether notifications are heard right now. */
   get listening(): boolean {
-    return this.client !== undefined;
+    return this.client !== undefined && !this.lent;
+  }
+
+  /**
+   * Runs `use` on the listening connection, for work that would otherwise
+   * need a connection of its own (the leader's VACUUM). While a statement
+   * of `use` runs, notifications wait on the server, so the offer is
+   * withdrawn until it ends, as when the connection drops: nothing is
+   * handed to a supervisor that may not hear it for seconds. The claimer
+   * polls meanwhile, and looks once more at the end. Resolves to
+   * undefined, without running `use`, when not listening.
+   */
+  async lend<T>(use: (client: pg.ClientBase) => Promise<T>): Promise<T | undefined> {
+    const client = this.client;
+    if (client === undefined || this.lent) return undefined;
+    this.lent = true;
+    this.options.lost();
+    try {
+      return await use(client);
+    } finally {
+      this.lent = false;
+      this.options.wake();
+    }
   }
 
   /**

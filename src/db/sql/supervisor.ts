@@ -141,7 +141,7 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * Fenced: only rows this supervisor ($6) still holds, at the attempt it
      * ran, change; the ids returned tell which results applied. Every way
      * out of running clears locked_by, so the fence needs no status test.
-     * Runs on the batch pool (see db/connect.ts): with statistics taken
+     * Runs on the write connection (see Database.writePool): with statistics taken
      * while no job ran, the planner would otherwise pick a nested loop
      * that is quadratic in the batch size.
      */
@@ -174,7 +174,7 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * The heartbeat: extends the lease of the jobs this supervisor ($1)
      * holds ($2 ids at $3 attempts) to now + $4 ms. Jobs it does not know it
      * holds (a claim whose reply was lost) are left to expire and be
-     * recovered. Returns the ids still held. Runs on the batch pool.
+     * recovered. Returns the ids still held. Runs on the write connection.
      */
     extendLeases: statement(
       schema,
@@ -191,7 +191,7 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * values as JSON text. Only while the attempt that made them runs: a
      * report that arrives after its job's outcome was written is dropped,
      * for the outcome carried the job's last report (complete-jobs). Runs
-     * on the batch pool.
+     * on the write connection.
      */
     writeProgress: statement(
       schema,
