@@ -73,7 +73,7 @@ function supervisorProcesses(count) {
   const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
   const tasks = fileURLToPath(new URL('./tasks/bench-tasks.js', import.meta.url));
   return Array.from({ length: count }, () =>
-    spawn(process.execPath, [cli, '--tasks', tasks, '--threads', '1', '--concurrency', '64', '--schema', schema, '--metrics-port', '0', '--log-level', 'warn'], {
+    spawn(process.execPath, [cli, '--tasks', tasks, '--threads', '1', '--concurrency', String(options.concurrency ?? 64), '--schema', schema, '--metrics-port', '0', '--log-level', 'warn'], {
       env: { ...process.env, DATABASE_URL: url }, stdio: 'ignore',
     }));
 }

@@ -179,6 +179,15 @@ export const connectionOptions = {
     defaultText: 'embedded PostgreSQL',
     parse: databaseUrl,
   } satisfies OptionSpec<string | undefined>,
+  pooler: {
+    flag: 'pooler',
+    env: 'SUPERVISOR_POOLER',
+    describe:
+      'The database URL goes through a pooler in transaction mode (PgBouncer, RDS Proxy, Supavisor): statements are sent unprepared and with no session settings, and a supervisor LISTENs on --listen-url or else polls',
+    default: false,
+    parse: bool,
+    boolean: true,
+  } satisfies OptionSpec<boolean>,
   dataDir: {
     flag: 'data-dir',
     env: 'SUPERVISOR_DATA_DIR',
@@ -266,6 +275,15 @@ export const runOptions = {
     defaultText: '2s',
     parse: durationAtLeast(10),
   } satisfies OptionSpec<number>,
+  listenUrl: {
+    flag: 'listen-url',
+    env: 'SUPERVISOR_LISTEN_URL',
+    describe:
+      'A PostgreSQL URL straight to the server, for LISTEN, when the database URL goes through a pooler (--pooler); without it such a supervisor polls every --poll-interval',
+    default: undefined,
+    defaultText: 'the database URL, or none with --pooler',
+    parse: databaseUrl,
+  } satisfies OptionSpec<string | undefined>,
   lease: {
     flag: 'lease',
     env: 'SUPERVISOR_LEASE',

@@ -5,6 +5,7 @@ import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { openDatabase } from '../src/db/connect.js';
+import { PoolerClient } from '../src/db/pooler-client.js';
 import { Queue, startSupervisor, type Supervisor } from '../src/index.js';
 import { silentLogger } from '../src/log.js';
 import { fixtures } from './helpers/cli.js';
@@ -102,5 +103,24 @@ it('turns TCP keepalive on for every connection a supervisor and a Queue open, L
     Socket.prototype.setKeepAlive = setKeepAlive;
     await queue.close();
     await db.drop();
+  }
+});
+
+it('behind a pooler, sends statements unprepared and sets what one needs in a transaction of its own', async () => {
+  const client = new PoolerClient({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  try {
+    const nestloop = { name: 'pooler-test', text: `select current_setting('enable_nestloop') as value`, local: 'enable_nestloop = off' };
+    assert.equal((await client.query(nestloop)).rows[0].value, 'off', 'set for the statement');
+    assert.equal((await client.query(`select current_setting('enable_nestloop') as value`)).rows[0].value, 'on', 'and for it alone');
+    // The same name for another text: prepared, the second would run the first's text.
+    const other = await client.query({ name: 'pooler-test', text: 'select 2 as value' });
+    assert.equal(other.rows[0].value, 2);
+    const prepared = await client.query(`select count(*)::int as n from pg_prepared_statements`);
+    assert.equal(prepared.rows[0].n, 0, 'nothing left prepared on the session');
+    await assert.rejects(client.query({ text: 'select 1/0', local: 'enable_nestloop = off' } as never), /division by zero/);
+    assert.equal((await client.query(`select now() = statement_timestamp() as outside`)).rows[0].outside, true, 'no transaction left open');
+  } finally {
+    await client.end();
   }
 });

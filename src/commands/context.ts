@@ -31,7 +31,7 @@ export async function withDatabase<T>(argv: Record<string, unknown>, fn: (ctx: D
   const config = resolveOptions(connectionOptions, argv);
   const log = createLogger({ ...config, fd: 2 });
   const db = await openDatabase(
-    { databaseUrl: config.databaseUrl, embeddedDir: config.dataDir, maxConnections: 2, connectTimeoutMs: config.connectTimeout, announce: false },
+    { databaseUrl: config.databaseUrl, embeddedDir: config.dataDir, maxConnections: 2, connectTimeoutMs: config.connectTimeout, pooler: config.pooler, announce: false },
     log,
   );
   try {
@@ -49,7 +49,7 @@ export function withQueue<T>(argv: Record<string, unknown>, fn: (ctx: CommandCon
         `schema '${config.schema}' at ${db.where} has no pg-supervisor tables yet: run '${migrateCommandFor(config.schema)}' (the supervisor also migrates when it starts)`,
       );
     }
-    return fn({ config, log, db, queue: new Queue({ pool: db.pool, schema: config.schema }) });
+    return fn({ config, log, db, queue: new Queue({ pool: db.pool, schema: config.schema, pooler: config.pooler }) });
   });
 }
 

@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
 import { defaultDataDir } from '../paths.js';
 import { KEEP_ALIVE } from './keep-alive.js';
+import { PoolerClient } from './pooler-client.js';
 
 /** A connection pool and, when embedded, the server behind it. */
 export interface Database {
@@ -48,6 +49,8 @@ export interface Database {
   where: string;
   /** How long a new connection may take to answer (`--connect-timeout`), for connections made outside the pools. */
   connectTimeoutMs: number;
+  /** Whether the URL goes through a pooler in transaction mode (`--pooler`), which has no sessions to LISTEN on or set. */
+  pooler: boolean;
   embedded?: EmbeddedServer;
   close(): Promise<void>;
 }
@@ -69,6 +72,8 @@ export interface OpenOptions {
   applicationName?: string;
   /** Give up on a connection that has not answered within this many ms (default 10 s, `--connect-timeout`). */
   connectTimeoutMs?: number;
+  /** The URL reaches PostgreSQL through a pooler in transaction mode (`--pooler`): see db/pooler-client.ts. */
+  pooler?: boolean;
 }
 
 /** A failure to reach or log in to PostgreSQL, worded for the user. */
@@ -92,13 +97,17 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     // No JIT: on a table of millions of rows the planner's cost estimates
     // pass jit_above_cost, and compiling a claim took longer than running
     // it (PostgreSQL's JIT pays off for long analytic queries, never here).
+    // Behind a pooler there is no session to set, and PgBouncer refuses
+    // the startup parameter that would: see db/pooler-client.ts.
+    const { options: settings, ...rest } = config;
+    const session = options.pooler ? { Client: PoolerClient } : { options: ['-c jit=off', settings].filter(Boolean).join(' ') };
     const created = new pg.Pool({
       connectionString: url,
       application_name: options.applicationName,
       connectionTimeoutMillis: connectTimeoutMs,
       ...KEEP_ALIVE,
-      ...config,
-      options: ['-c jit=off', config.options].filter(Boolean).join(' '),
+      ...rest,
+      ...session,
     });
     // An idle pooled connection that breaks must not crash the process; the
     // next query gets a fresh one, and a supervisor logs the outage once if
@@ -138,6 +147,7 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     url,
     where,
     connectTimeoutMs,
+    pooler: options.pooler ?? false,
     ...(embedded ? { embedded } : {}),
     async close() {
       await Promise.all([pool.end(), writePool.end(), claimPool.end()]);
@@ -167,6 +177,8 @@ const REASONS: Record<string, string> = {
 
 /** SQLSTATEs of a server that is going away or not taking connections: shutting down, starting, full. */
 const SERVER_GONE = new Set(['57P01', '57P02', '57P03', '53300']);
+/** What PgBouncer says to the session settings a supervisor's connections carry when not told it is behind one. */
+const POOLER_REFUSED = /unsupported startup parameter/;
 /** What pg says when a connection did not answer within connectionTimeoutMillis. */
 const CONNECT_TIMED_OUT = /connection timeout|timeout expired/;
 /** What pg and Node say when a connection breaks. */
@@ -190,7 +202,9 @@ export function explainConnectionError(error: unknown, where: string, connectTim
   const timedOut = CONNECT_TIMED_OUT.test(String((error as Error).message));
   const reason = timedOut
     ? `no answer within ${connectTimeoutMs / 1000} s (--connect-timeout); check the host and port, and that PostgreSQL listens there`
-    : (REASONS[code] ?? (error as Error).message);
+    : POOLER_REFUSED.test(String((error as Error).message))
+      ? `${(error as Error).message}; that is a pooler such as PgBouncer: give --pooler (SUPERVISOR_POOLER=true) when DATABASE_URL goes through one`
+      : (REASONS[code] ?? (error as Error).message);
   const explained = new DatabaseUnavailableError(`cannot connect to PostgreSQL at ${where}: ${reason}`);
   explained.cause = error;
   return explained;

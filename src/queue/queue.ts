@@ -188,7 +188,19 @@ export interface QueueOptions {
    * as a string such as `'5s'` (default: SUPERVISOR_CONNECT_TIMEOUT, else 10 s).
    */
   connectTimeout?: number | string;
+  /**
+   * The URL (or the given pool) goes through a pooler in transaction mode
+   * (PgBouncer, RDS Proxy, Supavisor): statements are sent unprepared, and
+   * {@link Queue.waitFor} listens on `listenUrl`, or else looks at its job
+   * every half second.
+   */
+  pooler?: boolean;
+  /** A URL straight to PostgreSQL, where {@link Queue.waitFor} listens (needed behind a pooler, to hear rather than poll). */
+  listenUrl?: string;
 }
+
+/** How often {@link Queue.waitFor} looks at its job behind a pooler with no `listenUrl`. */
+const POOLER_POLL_MS = 500;
 
 /** Rows per insert statement in {@link Queue.addMany}; keeps each statement's arrays a sensible size. */
 const INSERT_CHUNK = 5000;
@@ -216,6 +228,9 @@ export class Queue<Tasks = AnyTasks> {
   private readonly finished: FinishedListener;
   /** Rewords a failure to connect through the Queue's own pool so that it names the server. */
   private explain: (error: unknown) => unknown = (error) => error;
+  private readonly pooler: boolean;
+  /** The pool waitFor listens on when `listenUrl` is given; without one, behind a pooler, waitFor polls. */
+  private listenPool: pg.Pool | undefined;
 
   constructor(options: QueueOptions = {}) {
     this.schema = connectionOptions.schema.parse(options.schema ?? connectionOptions.schema.default, 'schema');
@@ -227,8 +242,12 @@ export class Queue<Tasks = AnyTasks> {
     this.sql = producerStatements(this.schema);
     this.flowSql = flowStatements(this.schema);
     this.filterSql = jobFilterStatements(this.schema);
+    this.pooler = options.pooler ?? false;
+    const listenUrl = databaseUrl(options.listenUrl, 'listenUrl');
+    if (listenUrl !== undefined) this.listenPool = new pg.Pool({ connectionString: listenUrl, max: 1, connectionTimeoutMillis: connectTimeout, ...KEEP_ALIVE });
+    this.listenPool?.on('error', () => undefined);
     this.finished = new FinishedListener({
-      pool: async () => this.pool,
+      pool: async () => this.listenPool ?? this.pool,
       channel: finishedChannel(this.schema),
       listen: this.sql.listenFinished,
       unlisten: this.sql.unlistenFinished,
@@ -328,15 +347,19 @@ export class Queue<Tasks = AnyTasks> {
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
     const wakeup = new Wakeup();
     const unsubscribe = this.finished.subscribe(id, wakeup.fire);
+    const polls = this.pooler && !this.listenPool;
     try {
       let statement = this.sql.awaitJob;
       for (;;) {
-        await this.finished.ready().catch((error: unknown) => Promise.reject(this.explain(error)));
+        if (!polls) await this.finished.ready().catch((error: unknown) => Promise.reject(this.explain(error)));
         const job = (await this.query<JobDetails>(statement, [id])).rows[0];
         if (!job) throw new Error(`waitFor: there is no job ${id} (it was never added, or was deleted)`);
         if (job.job_status === 'success') return job;
         if (job.job_status === 'failed' || job.job_status === 'cancelled') throw new JobFailedError(job);
-        if (!(await wakeup.wait(deadline - Date.now()))) throw new WaitTimeoutError(job, timeout!);
+        const left = deadline - Date.now();
+        if (!(await wakeup.wait(polls ? Math.min(left, POOLER_POLL_MS) : left)) && (!polls || left <= POOLER_POLL_MS)) {
+          throw new WaitTimeoutError(job, timeout!);
+        }
         statement = this.sql.getJob; // marked once; after a wake-up, only read
       }
     } finally {
@@ -575,7 +598,7 @@ export class Queue<Tasks = AnyTasks> {
   private async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, values: unknown[], client?: QueryClient): Promise<pg.QueryResult<R>> {
     const executor = client ?? (await this.pool);
     try {
-      return await executor.query<R>(statement, values);
+      return await executor.query<R>(this.pooler ? { text: statement.text } : statement, values);
     } catch (error) {
       if ((error as { code?: string }).code === UNDEFINED_TABLE) {
         throw new Error(
@@ -592,6 +615,7 @@ export class Queue<Tasks = AnyTasks> {
    * this Queue started is stopped too, unless other processes still use it.
    */
   async close(): Promise<void> {
+    await this.listenPool?.end();
     if (!this.ownsPool) return;
     const pool = await Promise.resolve(this.pool).catch(() => undefined);
     await pool?.end();

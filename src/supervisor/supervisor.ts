@@ -40,7 +40,7 @@ import { Retention } from './retention.js';
 import { Services, type Service } from './service.js';
 import { StopWatchdog } from './stop-watchdog.js';
 import { TaskPolicies } from './task-policies.js';
-import { Vacuum } from './vacuum.js';
+import { Vacuum, withClient, type BorrowConnection } from './vacuum.js';
 import { Wakeup } from './wakeup.js';
 
 export type { SupervisorStats } from './job-flow.js';
@@ -232,6 +232,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           idleTimeoutMs: 1000,
           applicationName: this.id,
           connectTimeoutMs: config.connectTimeout,
+          pooler: config.pooler,
         },
         log,
       );
@@ -271,7 +272,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** The web console (--console-port), a view over the same Queue operations as the CLI's. */
   private consoleServer(db: Database): ConsoleServer {
     const { config, log } = this;
-    const queue = new Queue({ pool: db.pool, schema: config.schema });
+    const queue = new Queue({ pool: db.pool, schema: config.schema, pooler: config.pooler });
     return new ConsoleServer({
       host: config.consoleHost,
       port: config.consolePort,
@@ -356,8 +357,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       syncNotifications: () => wakeup.sync(),
     });
     this.flow = flow;
+    const listenUrl = config.listenUrl ?? (db.pooler ? undefined : db.url);
+    if (listenUrl === undefined) {
+      log.info(
+        { pollInterval: config.pollInterval },
+        `behind a pooler (--pooler) with no --listen-url: polling for jobs every ${config.pollInterval} ms, with no hand-off; cancels reach running jobs at their next heartbeat`,
+      );
+    }
     const wakeup: Wakeup = new Wakeup({
-      url: db.url,
+      url: listenUrl,
       connectTimeoutMs: db.connectTimeoutMs,
       applicationName: supervisorId,
       listen: sql.listen,
@@ -394,7 +402,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       log,
       onDeleted: (status, count) => this.metrics.jobsDeleted(status, count),
     });
-    const vacuum = new Vacuum({ pool: db.writePool, borrow: (use) => wakeup.lend(use), sql: maintenance, leads: () => leadership.leads, health, log });
+    const borrow: BorrowConnection = listenUrl === undefined ? (use) => withClient(db.pool, use) : (use) => wakeup.lend(use);
+    const vacuum = new Vacuum({ pool: db.writePool, borrow, sql: maintenance, leads: () => leadership.leads, health, log });
     const cron = new CronScheduler({
       pool: db.writePool,
       sql: flowSql,

@@ -12,7 +12,8 @@
  * (see Wakeup.lend), rather than a connection of its own: a supervisor
  * never holds more than three, and the leader polls for the seconds a
  * vacuum takes. When there is nothing to borrow (not listening), the
- * vacuum waits for the next look.
+ * vacuum waits for the next look. Behind a pooler with no LISTEN
+ * connection, it borrows one of the pooler's instead.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
@@ -26,6 +27,16 @@ const STOP_GRACE_MS = 5000;
 
 /** Runs `use` on a connection lent for the while, or resolves to undefined when none can be lent now. */
 export type BorrowConnection = <T>(use: (client: pg.ClientBase) => Promise<T>) => Promise<T | undefined>;
+
+/** Lends a connection of `pool` (behind a pooler, which has connections to spare). */
+export async function withClient<T>(pool: pg.Pool, use: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    return await use(client);
+  } finally {
+    client.release();
+  }
+}
 
 export interface VacuumOptions extends LeaderTaskOptions {
   /** For the look and for cancelling a vacuum at shutdown. */

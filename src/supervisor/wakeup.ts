@@ -15,7 +15,8 @@ import type { DatabaseHealth } from './health.js';
 import type { Service } from './service.js';
 
 export interface WakeupOptions {
-  url: string;
+  /** Where to LISTEN; undefined behind a pooler with no --listen-url: then the poll alone wakes the claimer. */
+  url: string | undefined;
   /** Give up on a connection attempt after this many ms. */
   connectTimeoutMs: number;
   /** `application_name` of the listening connection. */
@@ -55,7 +56,7 @@ export class Wakeup implements Service {
   constructor(private readonly options: WakeupOptions) {}
 
   async start(): Promise<void> {
-    await this.listen();
+    if (this.options.url !== undefined) await this.listen();
     this.pollTimer = setInterval(this.options.wake, this.options.pollIntervalMs);
     this.pollTimer.unref();
   }
@@ -104,8 +105,8 @@ export class Wakeup implements Service {
     await client?.end().catch(() => undefined);
   }
 
-  private async listen(): Promise<void> {
-    const { url, applicationName, connectTimeoutMs } = this.options;
+  private async listen(url: string = this.options.url!): Promise<void> {
+    const { applicationName, connectTimeoutMs } = this.options;
     const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: connectTimeoutMs, ...KEEP_ALIVE });
     client.on('notification', ({ channel, payload }) => {
       if (channel === this.options.offerChannel) this.options.handedOff(payload ?? '');

@@ -1,5 +1,5 @@
 /** Statements of a running supervisor: claim, complete, heartbeat, recovery. */
-import { controlChannel, statement, type Statement } from './statement.js';
+import { controlChannel, joinsBatch, statement, type Statement } from './statement.js';
 
 /** Columns a claim returns, as the supervisor dispatches them. */
 /**
@@ -145,7 +145,7 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * while no job ran, the planner would otherwise pick a nested loop
      * that is quadratic in the batch size.
      */
-    completeJobs: statement(
+    completeJobs: joinsBatch(statement(
       schema,
       'complete-jobs',
       `update $S.jobs j
@@ -169,14 +169,14 @@ export function supervisorStatements(schema: string, queues: string[]) {
        where j.job_id = any(string_to_array($1, ',')::bigint[]) and j.job_id = o.job_id
          and j.locked_by = $6::text and j.attempts = o.attempt
        returning j.job_id, j.job_status`,
-    ),
+    )),
     /**
      * The heartbeat: extends the lease of the jobs this supervisor ($1)
      * holds ($2 ids at $3 attempts) to now + $4 ms. Jobs it does not know it
      * holds (a claim whose reply was lost) are left to expire and be
      * recovered. Returns the ids still held. Runs on the write connection.
      */
-    extendLeases: statement(
+    extendLeases: joinsBatch(statement(
       schema,
       'extend-leases',
       `update $S.jobs j
@@ -185,7 +185,7 @@ export function supervisorStatements(schema: string, queues: string[]) {
        where j.job_id = any($2::bigint[]) and j.job_id = h.job_id
          and j.locked_by = $1::text and j.attempts = h.attempt
        returning j.job_id`,
-    ),
+    )),
     /**
      * Stores the latest ctx.progress() reports: $1 ids, $2 attempts, $3
      * values as JSON text. Only while the attempt that made them runs: a
@@ -193,14 +193,14 @@ export function supervisorStatements(schema: string, queues: string[]) {
      * for the outcome carried the job's last report (complete-jobs). Runs
      * on the write connection.
      */
-    writeProgress: statement(
+    writeProgress: joinsBatch(statement(
       schema,
       'write-progress',
       `update $S.jobs j
        set progress = p.value::jsonb
        from unnest($1::bigint[], $2::int[], $3::text[]) as p(job_id, attempt, value)
        where j.job_id = any($1::bigint[]) and j.job_id = p.job_id and j.attempts = p.attempt and j.job_status = 'running'`,
-    ),
+    )),
     /** Registers the supervisor or refreshes its heartbeat (re-creating the row if recovery removed it). */
     touchSupervisor: statement(
       schema,

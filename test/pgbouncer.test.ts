@@ -1,0 +1,101 @@
+// Supervisors, a Queue and the CLI through a real PgBouncer in transaction
+// mode, whose few server connections every client's transactions share:
+// a statement left prepared, or a setting left on a session, would land on
+// another client's connection here. LISTEN needs a session of its own, so
+// it goes straight to PostgreSQL (--listen-url) or the supervisor polls.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Queue } from '../src/index.js';
+import { fixtures, runCli, SupervisorProcess } from './helpers/cli.js';
+import { statusCounts, testDb, waitFor, type TestDb } from './helpers/db.js';
+import { PgBouncer } from './helpers/pgbouncer.js';
+import { gate, readRuns, recordFile } from './helpers/records.js';
+
+let db: TestDb;
+let bouncer: PgBouncer;
+before(async () => {
+  db = await testDb('pgbouncer');
+  bouncer = await PgBouncer.start(db.url);
+});
+after(async () => {
+  await bouncer?.stop();
+  await db.drop();
+});
+
+const tasks = join(fixtures, 'tasks.js');
+const polling = (line: { msg?: string }) => String(line.msg).startsWith('behind a pooler (--pooler) with no --listen-url');
+
+describe('behind PgBouncer in transaction mode', () => {
+  it('says to give --pooler when started without it', async () => {
+    const result = await runCli(['run', '--tasks', tasks, '--metrics-port', '0'], { DATABASE_URL: bouncer.url, SUPERVISOR_SCHEMA: db.schema });
+    assert.equal(result.code, 1, result.stderr + result.stdout);
+    assert.match(result.stdout + result.stderr, /unsupported startup parameter: options; that is a pooler such as PgBouncer: give --pooler/);
+  });
+
+  it('drains, retries and recovers with two supervisors that poll, and a Queue and the CLI add and wait', async () => {
+    const out = recordFile();
+    const env = { DATABASE_URL: bouncer.url, SUPERVISOR_SCHEMA: db.schema, TEST_OUT: out };
+    const args = ['--tasks', tasks, '--pooler', '--poll-interval', '100ms', '--lease', '2s', '--threads', '2', '--concurrency', '8', '--metrics-port', '0'];
+    const supervisors = [new SupervisorProcess(args, env), new SupervisorProcess(args, env)];
+    const queue = new Queue({ connectionString: bouncer.url, schema: db.schema, pooler: true });
+    try {
+      await Promise.all(supervisors.map((s) => s.started()));
+      for (const supervisor of supervisors) assert.equal(supervisor.lines.filter(polling).length, 1, 'the polling is said once, at start');
+
+      const added = await queue.addMany([
+        ...Array.from({ length: 1000 }, (_, i) => ({ task: 'recorded', payload: { i } })),
+        ...Array.from({ length: 20 }, () => ({ task: 'failUntil', payload: { succeedOn: 3 }, maxAttempts: 3 })),
+      ]);
+      const cli = await runCli(['enqueue', 'recorded', '--pooler'], env);
+      assert.equal(cli.code, 0, cli.stderr);
+      const waited = await queue.waitFor(added[1000]!.id, { timeout: '30s' });
+      assert.equal(waited.attempts, 3, 'retried twice, then succeeded');
+      await waitFor('every job succeeded', async () => (await statusCounts(db)).success === 1021, 60_000);
+      const runs = readRuns(out);
+      const once = new Set(runs.filter((run) => run.attempt === 1).map((run) => run.jobId));
+      assert.equal(once.size, 1021, 'each job ran its first attempt once');
+      assert.equal(runs.length, 1021 + 40, 'and the retries, two per failing job, no more');
+
+      // Recovery: a job held by a supervisor killed with SIGKILL runs again elsewhere.
+      const door = gate();
+      const held = await queue.add('waitUntil', { gate: door.path });
+      const holder = await waitFor('the job running', async () => (await db.job(held.id)).locked_by as string | null);
+      const [row] = await db.query<{ pid: number }>(`select pid from supervisors where supervisor_id = $1`, [holder]);
+      const killed = supervisors.find((s) => s.pid === row!.pid)!;
+      killed.kill('SIGKILL');
+      await killed.waitForExit();
+      door.open();
+      const recovered = await queue.waitFor(held.id, { timeout: '30s' });
+      assert.equal(recovered.attempts, 2);
+      assert.match(String(recovered.errors?.[0]?.error), /lease expired/);
+
+      const listed = await runCli(['jobs', '--status', 'success', '--limit', '5', '--pooler'], env);
+      assert.equal(listed.code, 0, listed.stderr);
+    } finally {
+      await queue.close();
+      await Promise.all(supervisors.map((s) => s.stop()));
+    }
+  });
+
+  it('listens straight to PostgreSQL with --listen-url, so a job starts without waiting for a poll', async () => {
+    const env = { DATABASE_URL: bouncer.url, SUPERVISOR_SCHEMA: db.schema };
+    const supervisor = new SupervisorProcess(
+      ['--tasks', tasks, '--pooler', '--listen-url', db.url, '--poll-interval', '1h', '--metrics-port', '0'],
+      env,
+    );
+    const queue = new Queue({ connectionString: bouncer.url, schema: db.schema, pooler: true, listenUrl: db.url });
+    try {
+      await supervisor.started();
+      assert.equal(supervisor.lines.filter(polling).length, 0);
+      // With an hour between polls, only the notification can start these.
+      for (let i = 0; i < 3; i++) {
+        const job = await queue.add('noop');
+        assert.equal((await queue.waitFor(job.id, { timeout: '20s' })).job_status, 'success');
+      }
+    } finally {
+      await queue.close();
+      await supervisor.stop();
+    }
+  });
+});
