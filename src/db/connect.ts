@@ -14,6 +14,7 @@ import { PoolerClient } from './pooler-client.js';
 
 /** A connection pool and, when embedded, the server behind it. */
 export interface Database {
+  /** The general pool: commands, a Queue on them, and a supervisor's console (a running supervisor uses nothing else of it). */
   pool: pg.Pool;
   /**
    * A running supervisor's one connection for everything it writes and
@@ -59,7 +60,7 @@ export interface OpenOptions {
   databaseUrl: string | undefined;
   /**
    * Largest number of connections of the general pool (commands, a Queue,
-   * a supervisor's start and its console).
+   * and a supervisor's console).
    */
   maxConnections?: number;
   /** How long a connection of the general pool may sit idle before it closes (default 10 s). */
@@ -115,9 +116,12 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
     created.on('error', (error) => log.debug({ err: error, database: where }, 'idle database connection lost'));
     return created;
   };
-  const pool = newPool({ max: options.maxConnections ?? 4, idleTimeoutMillis: options.idleTimeoutMs ?? 10_000 });
+  // The server is checked on a connection of its own, closed at once, so
+  // that a supervisor, which never uses the general pool after that (see
+  // Database.pool), holds none of its connections.
+  const probe = newPool({ max: 1 });
   try {
-    const { rows } = await pool.query<{ version: string }>({ name: 'server-version', text: 'show server_version' });
+    const { rows } = await probe.query<{ version: string }>({ name: 'server-version', text: 'show server_version' });
     const announce = options.announce === false ? log.debug.bind(log) : log.info.bind(log);
     announce(
       { database: where, embedded: embedded !== undefined, serverVersion: rows[0]?.version, dataDir: embedded?.dataDir },
@@ -126,10 +130,12 @@ export async function openDatabase(options: OpenOptions, log: Logger): Promise<D
         : `using PostgreSQL at ${where}`,
     );
   } catch (error) {
-    await pool.end().catch(() => undefined);
     await embedded?.close().catch(() => undefined);
     throw explainConnectionError(error, where, connectTimeoutMs);
+  } finally {
+    await probe.end().catch(() => undefined);
   }
+  const pool = newPool({ max: options.maxConnections ?? 4, idleTimeoutMillis: options.idleTimeoutMs ?? 10_000 });
   // The supervisor's own connections (commands never use them, and a pool
   // connects only at its first query). min 1: they outlive pg's 10 s idle
   // timeout, so an idle supervisor does not reconnect for its heartbeat,

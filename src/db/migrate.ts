@@ -32,6 +32,7 @@ export async function migrate(pool: pg.Pool, schema: string, log: Logger): Promi
   const client = await pool.connect();
   try {
     await client.query('begin');
+    await client.query(sql.noTimeout);
     await client.query(sql.lock, [schema]);
     await client.query(sql.createSchema);
     await client.query(sql.createTable);

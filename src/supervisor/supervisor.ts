@@ -225,9 +225,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         {
           databaseUrl: config.databaseUrl,
           embeddedDir: config.dataDir,
-          // Its start, and its console while in use (see Database.pool): a
-          // supervisor at work holds three connections, LISTEN, claims and
-          // writes, and these are let go soon after.
+          // Only its console, while in use (see Database.pool): a supervisor
+          // holds three connections, LISTEN, claims and writes, from its start
+          // (migrations run on the write connection).
           maxConnections: 2,
           idleTimeoutMs: 1000,
           applicationName: this.id,
@@ -237,7 +237,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         log,
       );
       await this.prepareSchema(this.db);
-      await this.db.pool.query(this.flowSql.saveTaskDefaults, policies.defaultsColumns());
+      await this.db.writePool.query(this.flowSql.saveTaskDefaults, policies.defaultsColumns());
       await this.services.start(...this.assemble(this.db, this.pool, policies));
       if (config.consolePort !== 0) await this.services.start(this.consoleServer(this.db));
       log.info(
@@ -286,8 +286,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private async prepareSchema(db: Database): Promise<void> {
     const { schema } = this.config;
     if (this.config.migrate) {
-      await migrate(db.pool, schema, this.log);
-    } else if (!(await isMigrated(db.pool, schema))) {
+      await migrate(db.writePool, schema, this.log);
+    } else if (!(await isMigrated(db.writePool, schema))) {
       throw new Error(`schema '${schema}' is missing migrations: run '${migrateCommandFor(schema)}' or start without --no-migrate`);
     }
   }

@@ -84,6 +84,11 @@ export class SupervisorProcess {
     return this.child.pid!;
   }
 
+  /** Whether the process is still running. */
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   /** Resolves with the first log line matching `match`; rejects on timeout or exit. */
   waitForLog(match: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> {
     return new Promise((resolve, reject) => {

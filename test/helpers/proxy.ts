@@ -1,7 +1,8 @@
 /**
  * A TCP proxy in front of PostgreSQL whose connections a test can cut, which
- * can turn new ones away for a while (counting them), and which can record
- * what clients send (to see which statements came first).
+ * can turn new ones away for a while (counting them), which can record
+ * what clients send (to see which statements came first), and which can be
+ * pointed at another server (a failover).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -17,9 +18,15 @@ export class TcpProxy {
   private recording = false;
 
   constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
+    private targetHost: string,
+    private targetPort: number,
   ) {}
+
+  /** Sends new connections to another server (as a DNS name or a load balancer does at a failover); open ones stay until {@link cut}. */
+  retarget(host: string, port: number): void {
+    this.targetHost = host;
+    this.targetPort = port;
+  }
 
   /** Starts listening on a free port. */
   async start(): Promise<number> {

@@ -4,6 +4,12 @@ import { statement } from './statement.js';
 export function migrationStatements(schema: string) {
   return {
     /** Serialises migrations between processes; released at commit. */
+    /**
+     * No statement timeout for the transaction: a supervisor migrates on its
+     * write connection, which fails statements after 60 s, and a migration
+     * of a large table may take longer.
+     */
+    noTimeout: statement(schema, 'migrate-no-timeout', `select set_config('statement_timeout', '0', true)`),
     lock: statement(schema, 'migrate-lock', `select pg_advisory_xact_lock(hashtextextended('pg-supervisor:migrate:' || $1, 0))`),
     createSchema: statement(schema, 'migrate-create-schema', `create schema if not exists $S`),
     createTable: statement(
