@@ -1,8 +1,9 @@
 /**
  * A TCP proxy in front of PostgreSQL whose connections a test can cut, which
  * can turn new ones away for a while (counting them), which can record
- * what clients send (to see which statements came first), and which can be
- * pointed at another server (a failover).
+ * what clients send (to see which statements came first), which can be
+ * pointed at another server (a failover), and which can delay what the
+ * server sends (a replication link to another zone).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -20,6 +21,8 @@ export class TcpProxy {
   constructor(
     private targetHost: string,
     private targetPort: number,
+    /** How long what the server sends is held before the client gets it (a slow link). */
+    private readonly delayMs = 0,
   ) {}
 
   /** Sends new connections to another server (as a DNS name or a load balancer does at a failover); open ones stay until {@link cut}. */
@@ -46,7 +49,9 @@ export class TcpProxy {
       client.on('data', (chunk: Buffer) => {
         if (this.recording) this.sent.push(chunk.toString('latin1'));
       });
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      if (this.delayMs === 0) upstream.pipe(client);
+      else upstream.on('data', (chunk: Buffer) => void setTimeout(() => client.write(chunk), this.delayMs));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });

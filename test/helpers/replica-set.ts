@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from './ports.js';
+import { TcpProxy } from './proxy.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 const run = promisify(execFile);
@@ -39,14 +40,21 @@ export interface Server {
 }
 
 export class ReplicaSet {
+  /** The replication link, when it is slowed down. */
+  private link: TcpProxy | undefined;
+
   private constructor(
     private readonly dir: string,
     readonly primary: Server,
     readonly standby: Server,
   ) {}
 
-  /** A primary and its standby, caught up; `synchronous`: the primary waits for the standby's flush at each commit. */
-  static async start(options: { synchronous: boolean }): Promise<ReplicaSet> {
+  /**
+   * A primary and its standby, caught up. `synchronous`: the primary waits
+   * for the standby's flush at each commit. `lagMs`: the standby receives
+   * the primary's WAL this much later, as across zones under load.
+   */
+  static async start(options: { synchronous: boolean; lagMs?: number }): Promise<ReplicaSet> {
     if (!existsSync(join(BIN, 'initdb'))) throw new Error(`${BIN}/initdb is missing: apt-get install postgresql-15`);
     const dir = mkdtempSync(join(tmpdir(), 'pg-supervisor-replicas-'));
     const as = owner();
@@ -73,9 +81,14 @@ export class ReplicaSet {
       appendFileSync(join(primary.dataDir, 'postgresql.conf'), `${settings.join('\n')}\n`);
       await set.startServer(primary);
       await pgTool('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', standby.dataDir, '-R', '--no-sync']);
+      let upstream = primary.port;
+      if (options.lagMs) {
+        set.link = new TcpProxy('127.0.0.1', primary.port, options.lagMs);
+        upstream = await set.link.start();
+      }
       appendFileSync(
         join(standby.dataDir, 'postgresql.auto.conf'),
-        `port = ${standby.port}\nprimary_conninfo = 'host=127.0.0.1 port=${primary.port} user=postgres application_name=standby'\n`,
+        `port = ${standby.port}\nprimary_conninfo = 'host=127.0.0.1 port=${upstream} user=postgres application_name=standby'\n`,
       );
       await set.startServer(standby);
       await set.caughtUp(options.synchronous);
@@ -101,8 +114,13 @@ export class ReplicaSet {
     }
   }
 
-  /** Kills the primary as a crash of its machine would (no checkpoint, no goodbye to clients). */
+  /**
+   * Kills the primary as a crash of its machine would (no checkpoint, no
+   * goodbye to clients), and with it the WAL still on its way to the
+   * standby.
+   */
   async crashPrimary(): Promise<void> {
+    this.link?.cut();
     await pgTool('pg_ctl', ['-D', this.primary.dataDir, '-m', 'immediate', 'stop']);
   }
 
@@ -125,6 +143,7 @@ export class ReplicaSet {
         await pgTool('pg_ctl', ['-D', server.dataDir, '-m', 'immediate', 'stop']).catch(() => undefined);
       }
     }
+    await this.link?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
