@@ -512,11 +512,13 @@ const scenarios = {
 
   /**
    * pg-supervisor only: `n` no-op jobs drained by 1, 2, 4, … (`counts`)
-   * supervisor processes (`--threads 1 --concurrency 64` each) on one
-   * database, each count in turn on a fresh table. For each: jobs/s (from
-   * the first completion to the last), PostgreSQL CPU and transactions per
-   * job (start-up included), the most client connections seen while
-   * draining, and how many jobs took more than one attempt (ran twice).
+   * supervisor processes (`--threads 1 --concurrency 64` each, or
+   * `threads` and `concurrency`) on one database, each count in turn on a
+   * fresh table. The supervisors start on a paused queue; the drain is
+   * timed from its resume to its last job. For each count: jobs/s,
+   * PostgreSQL's and the supervisors' CPU per job, transactions and claims
+   * (attempts) per job, the most connections of one supervisor, and how
+   * many jobs took more than one attempt (ran twice).
    */
   async scaleOut() {
     const s = await system();
