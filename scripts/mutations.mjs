@@ -139,6 +139,11 @@ const MUTATIONS = [
   ['console: read-only ignored', 'console/api.js', `if (!this.allowActions)`, `if (false)`, ['services']],
   ['jobs: keyset page ignored', 'db/sql/job-filter.js', `($2::bigint is null or j.job_id < $2::bigint)`, `true`, ['statements', 'queue']],
   ['errors: history not kept', CLAIM, `errors = case when o.error is null then j.errors else`, `errors = case when true then j.errors else`, ['statements']],
+  // Connections: how many, and what goes through a pooler.
+  ['connections: two write connections', 'db/connect.js', `const writePool = newPool({ max: 1, min: 1,`, `const writePool = newPool({ max: 2, min: 2,`, ['connections']],
+  ['pooler: statements prepared', 'db/pooler-client.js', `const { name: _unprepared, local, ...unnamed } = config;`, `const { local, ...unnamed } = config;`, ['pgbouncer', 'connect']],
+  ['pooler: no SET LOCAL', 'db/pooler-client.js', 'run(`begin; set local ${local}`)', "run('begin')", ['connect']],
+  ['vacuum: offer kept while lent', 'supervisor/wakeup.js', `this.lent = true;\n        this.options.lost();`, `this.lent = true;`, ['services']],
   // The worker thread's limiter.
   ['limiter: newest waiter first', LIMITER, `this.waiting.shift()`, `this.waiting.pop()`, ['worker']],
   ['limiter: one over its limit', LIMITER, `this.running < this.limit`, `this.running <= this.limit`, ['worker']],

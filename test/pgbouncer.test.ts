@@ -33,6 +33,32 @@ describe('behind PgBouncer in transaction mode', () => {
     assert.match(result.stdout + result.stderr, /unsupported startup parameter: options; that is a pooler such as PgBouncer: give --pooler/);
   });
 
+  it('refuses --listen-url through the pooler, where LISTEN would hear nothing, and --pooler with no URL', async () => {
+    const env = { DATABASE_URL: bouncer.url, SUPERVISOR_SCHEMA: db.schema };
+    const result = await runCli(['run', '--tasks', tasks, '--metrics-port', '0', '--pooler', '--listen-url', bouncer.url], env);
+    assert.equal(result.code, 1, result.stderr + result.stdout);
+    assert.match(result.stdout + result.stderr, /hears nothing: --listen-url must reach PostgreSQL directly, or through a pooler in session mode/);
+    const noUrl = await runCli(['status', '--pooler'], { DATABASE_URL: '' });
+    assert.equal(noUrl.code, 2, noUrl.stderr);
+    assert.match(noUrl.stderr, /--pooler \(SUPERVISOR_POOLER\) says the database URL goes through a pooler, but no DATABASE_URL/);
+  });
+
+  it('tells a Queue that forgot pooler: true what to give', async () => {
+    const queues = [0, 1, 2].map(() => new Queue({ connectionString: bouncer.url, schema: db.schema }));
+    try {
+      // Three clients on PgBouncer's three server connections: a statement
+      // prepared under one name meets another session's copy, or none.
+      const failures = (await Promise.allSettled(queues.flatMap((queue) => Array.from({ length: 20 }, () => queue.add('noop'))))).filter(
+        (result): result is PromiseRejectedResult => result.status === 'rejected',
+      );
+      assert.ok(failures.length > 0, 'prepared statements break behind a pooler in transaction mode');
+      for (const failure of failures) assert.match(String(failure.reason), /give the Queue pooler: true/);
+    } finally {
+      await Promise.all(queues.map((queue) => queue.close()));
+      await db.query('delete from jobs'); // the adds that went through: the next test counts its own
+    }
+  });
+
   it('drains, retries and recovers with two supervisors that poll, and a Queue and the CLI add and wait', async () => {
     const out = recordFile();
     const env = { DATABASE_URL: bouncer.url, SUPERVISOR_SCHEMA: db.schema, TEST_OUT: out };

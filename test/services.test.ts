@@ -237,6 +237,7 @@ describe('Wakeup', () => {
       listenOffers: sql.listenOffers(`${db.schema}_offer_test`), offerChannel: `${db.schema}_offer_test`, ping: sql.ping,
       listenControl: sql.listenControl, controlChannel: controlChannel(db.schema), control: (message) => control.push(message),
       pollIntervalMs: 60_000, log, health: health(), wake: () => wakes++, handedOff: () => undefined, lost: () => undefined,
+      probe: () => pool.query(sql.probeListen, [`${db.schema}_offer_test`]),
     });
     await wakeup.start();
     assert.equal(wakeup.listening, true);
@@ -257,6 +258,7 @@ describe('Wakeup', () => {
       listenOffers: sql.listenOffers(`${db.schema}_offer_lend`), offerChannel: `${db.schema}_offer_lend`, ping: sql.ping,
       listenControl: sql.listenControl, controlChannel: controlChannel(db.schema), control: () => undefined,
       pollIntervalMs: 60_000, log, health: health(), wake: () => wakes++, handedOff: () => undefined, lost: () => losses++,
+      probe: () => pool.query(sql.probeListen, [`${db.schema}_offer_lend`]),
     });
     await wakeup.start();
     try {

@@ -5,7 +5,7 @@
  * host and port.
  */
 import pg from 'pg';
-import { connectionOptions, parseDatabaseUrl } from '../config.js';
+import { ConfigError, connectionOptions, parseDatabaseUrl } from '../config.js';
 import type { Logger } from '../log.js';
 import { useEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
 import { defaultDataDir } from '../paths.js';
@@ -86,6 +86,9 @@ export class DatabaseUnavailableError extends Error {
 export async function openDatabase(options: OpenOptions, log: Logger): Promise<Database> {
   let embedded: EmbeddedServer | undefined;
   let url = options.databaseUrl;
+  if (url === undefined && options.pooler) {
+    throw new ConfigError('--pooler (SUPERVISOR_POOLER) says the database URL goes through a pooler, but no DATABASE_URL (--database-url) is given');
+  }
   if (url === undefined) {
     embedded = await useEmbeddedPostgres({ dir: options.embeddedDir ?? defaultDataDir() }, log);
     url = embedded.url;

@@ -199,6 +199,9 @@ export interface QueueOptions {
   listenUrl?: string;
 }
 
+/** What PostgreSQL says when a pooler in transaction mode moved a prepared statement's session away. */
+const PREPARED_ELSEWHERE = /prepared statement ".*" (already exists|does not exist)/;
+
 /** How often {@link Queue.waitFor} looks at its job behind a pooler with no `listenUrl`. */
 const POOLER_POLL_MS = 500;
 
@@ -600,6 +603,9 @@ export class Queue<Tasks = AnyTasks> {
     try {
       return await executor.query<R>(this.pooler ? { text: statement.text } : statement, values);
     } catch (error) {
+      if (!this.pooler && PREPARED_ELSEWHERE.test(String((error as Error).message))) {
+        throw new Error(`${(error as Error).message}: the connection goes through a pooler in transaction mode (PgBouncer?); give the Queue pooler: true`, { cause: error });
+      }
       if ((error as { code?: string }).code === UNDEFINED_TABLE) {
         throw new Error(
           `schema '${this.schema}' has no pg-supervisor tables yet (${(error as Error).message}): run '${migrateCommandFor(this.schema)}', or start a supervisor first (it migrates when it starts)`,

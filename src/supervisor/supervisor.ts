@@ -379,6 +379,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       log,
       health,
       wake: () => claimer.wake(),
+      probe: () => db.writePool.query(sql.probeListen, [offerChannel]),
       handedOff: (message) => flow.handedOff(message),
       lost: () => void offer.withdraw().catch(() => undefined),
     });

@@ -7,6 +7,7 @@
  * re-opened with backoff when it drops.
  */
 import pg from 'pg';
+import { describeUrl } from '../db/connect.js';
 import { KEEP_ALIVE } from '../db/keep-alive.js';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
@@ -33,6 +34,8 @@ export interface WakeupOptions {
   control: (message: string) => void;
   /** A statement for {@link Wakeup.sync}. */
   ping: Statement;
+  /** Sends 'probe' on the own channel from another connection (see probeListen in db/sql/supervisor.ts). */
+  probe: () => Promise<unknown>;
   /** Receives the notification text of each job handed to this supervisor. */
   handedOff: (message: string) => void;
   /** Called when the connection drops: nothing hears the own channel until it is back. */
@@ -43,6 +46,11 @@ export interface WakeupOptions {
   wake: () => void;
 }
 
+/** The payload of the probe notification, never a job's hand-off (those are JSON). */
+const PROBE = 'probe';
+/** How long a new LISTEN connection may take to hear its probe. */
+const PROBE_TIMEOUT_MS = 5000;
+
 export class Wakeup implements Service {
   readonly name = 'wake-up';
   private client: pg.Client | undefined;
@@ -52,6 +60,8 @@ export class Wakeup implements Service {
   private stopped = false;
   /** Whether the connection is lent (see {@link Wakeup.lend}). */
   private lent = false;
+  /** Called when the probe of a new connection is heard. */
+  private probeHeard: (() => void) | undefined;
 
   constructor(private readonly options: WakeupOptions) {}
 
@@ -109,7 +119,8 @@ export class Wakeup implements Service {
     const { applicationName, connectTimeoutMs } = this.options;
     const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: connectTimeoutMs, ...KEEP_ALIVE });
     client.on('notification', ({ channel, payload }) => {
-      if (channel === this.options.offerChannel) this.options.handedOff(payload ?? '');
+      if (channel === this.options.offerChannel && payload === PROBE) this.probeHeard?.();
+      else if (channel === this.options.offerChannel) this.options.handedOff(payload ?? '');
       else if (channel === this.options.controlChannel) this.options.control(payload ?? '');
       else this.options.wake();
     });
@@ -119,7 +130,37 @@ export class Wakeup implements Service {
     await client.query(this.options.listen.text);
     await client.query(this.options.listenOffers.text);
     await client.query(this.options.listenControl.text);
+    try {
+      await this.hears(url);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
     this.client = client;
+  }
+
+  /**
+   * Resolves once a notification sent from another connection arrives on
+   * the new one. A pooler in transaction mode accepts LISTEN and then
+   * gives the session to other clients, so nothing would ever be heard:
+   * better to refuse at start than to wait for leases to expire.
+   */
+  private async hears(url: string): Promise<void> {
+    const heard = new Promise<void>((resolve) => (this.probeHeard = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const silence = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`LISTEN at ${describeUrl(url)} hears nothing: --listen-url must reach PostgreSQL directly, or through a pooler in session mode (not transaction mode)`)),
+        PROBE_TIMEOUT_MS,
+      );
+    });
+    try {
+      await this.options.probe();
+      await Promise.race([heard, silence]);
+    } finally {
+      clearTimeout(timer);
+      this.probeHeard = undefined;
+    }
   }
 
   private lost(client: pg.Client, error: Error): void {

@@ -257,6 +257,12 @@ export function supervisorStatements(schema: string, queues: string[]) {
             or (job_status = 'running' and locked_by = $2::text)) as left`,
     ),
     deregister: statement(schema, 'deregister-supervisor', `delete from $S.supervisors where supervisor_id = $1`),
+    /**
+     * Notifies channel $1 (a supervisor's own) with 'probe': the listening
+     * connection must hear it, or it does not really listen (a pooler in
+     * transaction mode gives LISTEN's session to others).
+     */
+    probeListen: statement(schema, 'probe-listen', `select pg_notify($1::text, 'probe')`),
     /** A round trip on the listening connection, after which every earlier notification has arrived. */
     ping: statement(schema, 'ping', `select 1`),
     /** The channel the jobs triggers notify (migrations/001_jobs.sql). Not prepared: LISTEN takes no parameters. */
