@@ -41,7 +41,7 @@ const LIMITED = ['unlimitedJobsPerSecond', 'limitedJobsPerSecond', 'limitedOverU
 const CONSOLE = ['firstPageMs', 'pageInTheMiddleMs', 'failedPageMs', 'cancelledPageMs', 'queuePageMs', 'taskPageMs', 'searchPageMs', 'errorSearchPageMs', 'countFailedMs', 'jobMs', 'overviewMs'];
 /** The scale-out scenario's columns for these supervisor counts. */
 const scale = (counts) =>
-  counts.flatMap((n) => [`s${n}JobsPerSecond`, `s${n}PgCpuUsPerJob`, `s${n}SupervisorCpuUsPerJob`, `s${n}XactsPerJob`, `s${n}ClaimsPerJob`, `s${n}ConnectionsPerSupervisor`, `s${n}RanTwice`]);
+  counts.flatMap((n) => [`s${n}JobsPerSecond`, `s${n}ColdJobsPerSecond`, `s${n}PgCpuUsPerJob`, `s${n}SupervisorCpuUsPerJob`, `s${n}XactsPerJob`, `s${n}ClaimsPerJob`, `s${n}ConnectionsPerSupervisor`, `s${n}RanTwice`]);
 const SOAK = ['jobsPerSecond', 'earlyMb', 'endMb', 'endOverEarly', 'minJobsPerSecond', 'maxJobsPerSecond'];
 
 /** Scenarios: [label, scenario, options, systems, metric keys, runs (default: 3, or 1 when quick)]. */
