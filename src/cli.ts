@@ -56,6 +56,19 @@ function flags(specs: Specs, group: string) {
   };
 }
 
+/**
+ * Yargs reads the flags before the command with no command's definitions
+ * yet, so it would take `--pooler status` as `--pooler=status` and then
+ * find no command. Flags that take no value are declared before any
+ * command.
+ */
+function valuelessFlags<T>(y: Argv<T>, groups: Specs[]): Argv<T> {
+  for (const spec of groups.flatMap((specs) => Object.values(specs))) {
+    if (spec.boolean) y.boolean(spec.flag);
+  }
+  return y;
+}
+
 const connection = flags(connectionOptions, 'Database and logging:');
 const run = flags(runOptions, 'Supervisor:');
 const retention = flags(retentionOptions, 'Retention:');
@@ -88,7 +101,9 @@ function refuseNegativeRunAt(args: string[]): void {
 }
 refuseNegativeRunAt(hideBin(process.argv));
 
-const cli = yargs(hideBin(process.argv))
+const cli = valuelessFlags(yargs(hideBin(process.argv)), [
+  connectionOptions, runOptions, retentionOptions, enqueueOptions, jobsOptions, jobOptions, retryOptions, jobFilterOptions, queueSetOptions, cronOptions, consoleOptions,
+])
   .scriptName('supervisor')
   .usage('$0 [command] [options]\n\nA durable job queue on PostgreSQL whose jobs run in worker threads.')
   .command(['run', '$0'], 'Run a supervisor: claim jobs and run them on worker threads (the default command)', (y) =>

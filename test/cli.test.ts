@@ -211,6 +211,8 @@ describe('commands', () => {
     const json = await cli('jobs', '--status', 'failed', '--json');
     const parsed = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
     assert.equal(parsed.length, 3);
+    const flagFirst = await cli('--json', 'jobs', '--status', 'failed');
+    assert.equal(flagFirst.stdout, json.stdout, 'a flag that takes no value may come before the command');
     assert.equal(parsed[0].last_error, 'Error: boom');
 
     const [first] = parsed;

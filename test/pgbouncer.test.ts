@@ -38,9 +38,17 @@ describe('behind PgBouncer in transaction mode', () => {
     const result = await runCli(['run', '--tasks', tasks, '--metrics-port', '0', '--pooler', '--listen-url', bouncer.url], env);
     assert.equal(result.code, 1, result.stderr + result.stdout);
     assert.match(result.stdout + result.stderr, /hears nothing: --listen-url must reach PostgreSQL directly, or through a pooler in session mode/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'one line, no stack');
     const noUrl = await runCli(['status', '--pooler'], { DATABASE_URL: '' });
     assert.equal(noUrl.code, 2, noUrl.stderr);
     assert.match(noUrl.stderr, /--pooler \(SUPERVISOR_POOLER\) says the database URL goes through a pooler, but no DATABASE_URL/);
+    const databaseUrl = process.env.DATABASE_URL;
+    delete process.env.DATABASE_URL;
+    try {
+      assert.throws(() => new Queue({ schema: db.schema, pooler: true }), /pooler: true says the connection goes through a pooler, but no connectionString/);
+    } finally {
+      if (databaseUrl !== undefined) process.env.DATABASE_URL = databaseUrl;
+    }
   });
 
   it('tells a Queue that forgot pooler: true what to give', async () => {
@@ -96,8 +104,9 @@ describe('behind PgBouncer in transaction mode', () => {
       assert.equal(recovered.attempts, 2);
       assert.match(String(recovered.errors?.[0]?.error), /lease expired/);
 
-      const listed = await runCli(['jobs', '--status', 'success', '--limit', '5', '--pooler'], env);
+      const listed = await runCli(['--pooler', 'jobs', '--status', 'success', '--limit', '5'], env);
       assert.equal(listed.code, 0, listed.stderr);
+      for (const supervisor of supervisors) assert.doesNotMatch(supervisor.output, /Warning/, 'pg warns of queries queued on a busy client');
     } finally {
       await queue.close();
       await Promise.all(supervisors.map((s) => s.stop()));

@@ -9,9 +9,10 @@
  *   does not track them);
  * - a statement that needs a planner setting (see {@link Statement.local})
  *   runs in a transaction of its own that sets it with SET LOCAL, since
- *   there is no session to set it on. pg sends queries of a client in
- *   order, so the three are queued at once and the caller awaits the one
- *   it asked for; a failed statement turns the COMMIT into a rollback.
+ *   there is no session to set it on: BEGIN with SET LOCAL, the
+ *   statement, then COMMIT, or ROLLBACK when the statement failed. One at
+ *   a time, as pg wants a client's queries (it warns of queries queued on
+ *   a busy client, and pg 9 will refuse them).
  */
 import pg from 'pg';
 import type { Statement } from './sql/statement.js';
@@ -26,10 +27,24 @@ export class PoolerClient extends pg.Client {
     }
     const { name: _unprepared, local, ...unnamed } = config as QueryConfig;
     if (local === undefined) return (super.query as (...a: unknown[]) => unknown)(unnamed, ...rest);
-    const run = super.query.bind(this) as (...a: unknown[]) => Promise<unknown>;
-    run(`begin; set local ${local}`).catch(() => undefined); // its failure fails the statement too
-    const result = run(unnamed, ...rest);
-    run('commit').catch(() => undefined);
-    return result;
+    // pg's pool passes a callback; a caller of the client, none.
+    const callback = typeof rest.at(-1) === 'function' ? (rest.pop() as (error: unknown, result?: unknown) => void) : undefined;
+    const result = this.withLocal(local, () => (super.query as (...a: unknown[]) => Promise<unknown>)(unnamed, ...rest));
+    if (callback === undefined) return result;
+    result.then((value) => callback(undefined, value), (error: unknown) => callback(error));
+    return undefined;
+  }
+
+  private async withLocal(local: string, statement: () => Promise<unknown>): Promise<unknown> {
+    const run = (text: string) => super.query(text);
+    await run(`begin; set local ${local}`);
+    try {
+      const result = await statement();
+      await run('commit');
+      return result;
+    } catch (error) {
+      await run('rollback').catch(() => undefined);
+      throw error;
+    }
   }
 }

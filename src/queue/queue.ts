@@ -263,6 +263,9 @@ export class Queue<Tasks = AnyTasks> {
     const url = databaseUrl(options.connectionString ?? process.env.DATABASE_URL, 'connectionString');
     if (url) {
       this.pool = this.connect(url);
+    } else if (this.pooler) {
+      void this.listenPool?.end();
+      throw new ConfigError('pooler: true says the connection goes through a pooler, but no connectionString (nor DATABASE_URL) is given');
     } else {
       // No URL: the project's embedded PostgreSQL, found (or started) as the CLI does.
       this.pool = useEmbeddedPostgres({ dir: dataDir ?? defaultDataDir() }, silentLogger()).then((server) => {

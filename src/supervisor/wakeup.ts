@@ -7,7 +7,7 @@
  * re-opened with backoff when it drops.
  */
 import pg from 'pg';
-import { describeUrl } from '../db/connect.js';
+import { DatabaseUnavailableError, describeUrl } from '../db/connect.js';
 import { KEEP_ALIVE } from '../db/keep-alive.js';
 import type { Statement } from '../db/sql/statement.js';
 import type { Logger } from '../log.js';
@@ -150,7 +150,7 @@ export class Wakeup implements Service {
     let timer: NodeJS.Timeout | undefined;
     const silence = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`LISTEN at ${describeUrl(url)} hears nothing: --listen-url must reach PostgreSQL directly, or through a pooler in session mode (not transaction mode)`)),
+        () => reject(new DatabaseUnavailableError(`LISTEN at ${describeUrl(url)} hears nothing: --listen-url must reach PostgreSQL directly, or through a pooler in session mode (not transaction mode)`)),
         PROBE_TIMEOUT_MS,
       );
     });
