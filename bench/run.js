@@ -85,7 +85,7 @@ function plan() {
     // One run of three alternated rounds of each: no limit, then --concurrency 50.
     ['limited queue (20,000 jobs, 2 supervisors, --concurrency 50)', 'limited', { n: 20_000, supervisors: 2, limit: 50, rounds: 3 }, [OURS], LIMITED, 1],
     ['console pages on 10,000,000 finished jobs (ms)', 'consolePages', { rows: 10_000_000, runs: 9 }, [OURS], CONSOLE, 1],
-    ['scale-out: 1, 2, 4 and 8 supervisor processes draining 200,000 jobs', 'scaleOut', { n: 200_000, counts: [1, 2, 4, 8] }, [OURS], scale([1, 2, 4, 8]), 1],
+    ['scale-out: 1, 2, 4 and 8 supervisor processes draining 200,000 jobs: cold, then warm (each process has run 75,000 jobs; median of 3)', 'scaleOut', { n: 200_000, counts: [1, 2, 4, 8], warmup: 75_000, rounds: 3 }, [OURS], scale([1, 2, 4, 8]), 1],
     // One run of three alternated rounds: filling 11 million rows takes minutes.
     ['drain 100,000 jobs: empty table vs 10,000,000 finished + 1,000,000 scheduled rows', 'bigTable', { n: 100_000, finished: 10_000_000, scheduled: 1_000_000, rounds: 3 }, [OURS], BIG_TABLE, 1],
     ...(soakMinutes ? [[`soak (${soakMinutes} minutes, 5,000 jobs/s, retention 1 minute)`, 'soak', { minutes: soakMinutes, rate: 5000, keep: '1m', sampleSeconds: 30 }, [OURS], SOAK, 1]] : []),
@@ -132,7 +132,7 @@ function runOnce(url, scenario, system, options) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (x) => (x === undefined || x === null || Number.isNaN(x) ? '–' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 10 ? 1 : 2));
+const fmt = (x) => (x === undefined || x === null || Number.isNaN(x) ? '–' : Number.isInteger(x) ? x.toLocaleString('en-US') : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(x >= 10 ? 1 : 2));
 
 async function main() {
   const db = await chooseDatabase();
@@ -158,7 +158,8 @@ async function main() {
       }
       results.push(row);
     }
-    printScenario(label, results.filter((r) => r.scenario === label), metrics);
+    if (scenario === 'scaleOut') printScaleOut(label, results.find((r) => r.scenario === label), options.counts);
+    else printScenario(label, results.filter((r) => r.scenario === label), metrics);
   }
   mkdirSync(join(here, 'results'), { recursive: true });
   const file = join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
@@ -174,13 +175,45 @@ async function main() {
   process.exit(0);
 }
 
+/** A median with its range, or the value alone when there was one run. */
+const cell = (m) => (!m ? '–' : m.min === m.max ? fmt(m.median) : `${fmt(m.median)} [${fmt(m.min)}–${fmt(m.max)}]`);
+
+/** The scale-out scenario's rows, in the README's order and words. */
+const SCALE_ROWS = [
+  ['JobsPerSecond', 'jobs/s, warm'],
+  ['ColdJobsPerSecond', 'jobs/s, cold'],
+  ['PgCpuUsPerJob', 'PostgreSQL CPU per job, µs'],
+  ['SupervisorCpuUsPerJob', "supervisors' CPU per job, µs"],
+  ['XactsPerJob', 'transactions per job'],
+  ['ClaimsPerJob', 'claims per job'],
+  ['ConnectionsPerSupervisor', 'connections of one supervisor, at most'],
+  ['RanTwice', 'jobs run twice'],
+];
+
+/** The scale-out scenario as the README shows it: a row per measure, a column per supervisor count, jobs/s also as a share of the best. */
+function printScaleOut(label, row, counts) {
+  console.log(`## ${label}`);
+  if (row.error) {
+    console.log(`failed: ${row.error}\n`);
+    return;
+  }
+  console.log(`| supervisors | ${counts.join(' | ')} |\n|---|${counts.map(() => '---').join('|')}|`);
+  for (const [key, name] of SCALE_ROWS) {
+    const values = counts.map((n) => row[`s${n}${key}`]);
+    const best = key.endsWith('JobsPerSecond') ? Math.max(...values.map((v) => v?.median ?? 0)) : undefined;
+    const cells = values.map((v) => (best && v ? `${cell(v)} (${Math.round((100 * v.median) / best)}%)` : cell(v)));
+    console.log(`| ${name} | ${cells.join(' | ')} |`);
+  }
+  console.log('');
+}
+
 function printScenario(label, rows, metrics) {
   const ours = rows.find((r) => r.system === NAMES[OURS]);
   console.log(`## ${label}`);
   const header = ['system', ...metrics.map((m) => `${m} (median [min–max])`), ...(rows.length > 1 ? [`pg-supervisor ÷ system (${metrics[0]})`] : [])];
   const lines = rows.map((r) => {
     if (r.error) return [r.system, `failed: ${r.error}`];
-    const cells = metrics.map((m) => (r[m] ? `${fmt(r[m].median)} [${fmt(r[m].min)}–${fmt(r[m].max)}]` : '–'));
+    const cells = metrics.map((m) => cell(r[m]));
     const ratio = rows.length > 1 && ours?.[metrics[0]] && r[metrics[0]] ? `${(ours[metrics[0]].median / r[metrics[0]].median).toFixed(2)}×` : '';
     return [r.system, ...cells, ...(rows.length > 1 ? [r === ours ? '' : ratio] : [])];
   });

@@ -514,12 +514,13 @@ const scenarios = {
    * pg-supervisor only: `n` no-op jobs drained by 1, 2, 4, … (`counts`)
    * supervisor processes (`--threads 1 --concurrency 64` each, or
    * `threads` and `concurrency`) on one database. For each count, the
-   * supervisors start on a paused queue and drain `n` jobs twice, each time
+   * supervisors start on a paused queue and drain `n` jobs again and again, each time
    * on a fresh table and timed from the queue's resume to its last job:
    * first cold (every process compiles its hot path while it drains, a
    * cost each process pays once, so N processes pay it N times on the same
-   * jobs), then warm (what supervisors that have run a while do). From the
-   * warm drain: jobs/s, PostgreSQL's and the supervisors' CPU per job,
+   * jobs), then warm, once every process has run `warmup` jobs (what
+   * supervisors that have run a while do), `rounds` times. From the warm
+   * drains (their medians): jobs/s, PostgreSQL's and the supervisors' CPU per job,
    * transactions and claims (attempts) per job, the most connections of
    * one supervisor, and how many jobs took more than one attempt (ran
    * twice); from the cold one, jobs/s.
@@ -536,9 +537,9 @@ const scenarios = {
     const connections = async () => (await p.query(`select coalesce(sum(n), 0)::int as n, max(n)::int as most from (select application_name, count(*) as n from pg_stat_activity where backend_type = 'client backend' and datname = current_database() and application_name like $1 group by 1) s`, [`${hostname()}:%`])).rows[0];
     const pause = (paused) => p.query(`insert into "${schema}".queues (queue, paused) values ('default', $1) on conflict (queue) do update set paused = excluded.paused`, [paused]);
     /** Drains `n` fresh jobs with `children`, from the resume of their paused queue; pauses it again at the end. */
-    const timedDrain = async (children) => {
+    const timedDrain = async (children, n = options.n) => {
       await p.query(`truncate "${schema}".jobs`);
-      await p.query(`insert into "${schema}".jobs (task) select 'noop' from generate_series(1, $1)`, [options.n]);
+      await p.query(`insert into "${schema}".jobs (task) select 'noop' from generate_series(1, $1)`, [n]);
       await analyze(p);
       const claimed = (await p.query(`select count(*)::int as n from "${schema}".jobs where job_status <> 'pending'`)).rows[0].n;
       if (claimed > 0) throw new Error(`${claimed} jobs of the paused queue were claimed before the clock started`);
@@ -556,10 +557,10 @@ const scenarios = {
       const cpuAfter = children.reduce((sum, child) => sum + processCpuSeconds(child.pid), 0);
       await pause(true);
       return {
-        JobsPerSecond: options.n / seconds,
-        PgCpuUsPerJob: after.cpu === undefined ? null : ((after.cpu - before.cpu) * 1e6) / options.n,
-        SupervisorCpuUsPerJob: ((cpuAfter - cpuBefore) * 1e6) / options.n,
-        XactsPerJob: (after.xacts - before.xacts) / options.n,
+        JobsPerSecond: n / seconds,
+        PgCpuUsPerJob: after.cpu === undefined ? null : ((after.cpu - before.cpu) * 1e6) / n,
+        SupervisorCpuUsPerJob: ((cpuAfter - cpuBefore) * 1e6) / n,
+        XactsPerJob: (after.xacts - before.xacts) / n,
         ClaimsPerJob: (await p.query(`select (sum(attempts)::float8 / count(*)) as x from "${schema}".jobs`)).rows[0].x,
         ConnectionsPerSupervisor: mostPerSupervisor,
         RanTwice: (await p.query(`select count(*)::int as n from "${schema}".jobs where attempts > 1`)).rows[0].n,
@@ -572,9 +573,15 @@ const scenarios = {
       if (options.nice) for (const child of children) setPriority(child.pid, options.nice);
       await until('every supervisor started', async () => (await connections()).n >= 3 * count, 120_000, 50);
       const cold = await timedDrain(children);
-      const warm = await timedDrain(children);
+      // Warm means every process has run `warmup` jobs: 8 processes share
+      // the cold drain's jobs 8 ways, and still compile while the next
+      // drain begins, so they get the difference first.
+      const more = count * (options.warmup ?? 0) - options.n;
+      if (more > 0) await timedDrain(children, more);
+      const warm = [];
+      for (let round = 0; round < (options.rounds ?? 1); round++) warm.push(await timedDrain(children));
       await stopProcesses(children);
-      for (const [key, value] of Object.entries(warm)) result[`s${count}${key}`] = value;
+      for (const key of Object.keys(warm[0])) result[`s${count}${key}`] = median(warm.map((drain) => drain[key]));
       result[`s${count}ColdJobsPerSecond`] = cold.JobsPerSecond;
     }
     await p.end();
