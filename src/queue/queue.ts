@@ -246,6 +246,10 @@ export class Queue<Tasks = AnyTasks> {
     this.flowSql = flowStatements(this.schema);
     this.filterSql = jobFilterStatements(this.schema);
     this.pooler = options.pooler ?? false;
+    const url = databaseUrl(options.connectionString ?? process.env.DATABASE_URL, 'connectionString');
+    if (this.pooler && !options.pool && !url) {
+      throw new ConfigError('pooler: true says the connection goes through a pooler, but no connectionString (nor DATABASE_URL) is given');
+    }
     const listenUrl = databaseUrl(options.listenUrl, 'listenUrl');
     if (listenUrl !== undefined) this.listenPool = new pg.Pool({ connectionString: listenUrl, max: 1, connectionTimeoutMillis: connectTimeout, ...KEEP_ALIVE });
     this.listenPool?.on('error', () => undefined);
@@ -260,12 +264,8 @@ export class Queue<Tasks = AnyTasks> {
       this.pool = options.pool;
       return;
     }
-    const url = databaseUrl(options.connectionString ?? process.env.DATABASE_URL, 'connectionString');
     if (url) {
       this.pool = this.connect(url);
-    } else if (this.pooler) {
-      void this.listenPool?.end();
-      throw new ConfigError('pooler: true says the connection goes through a pooler, but no connectionString (nor DATABASE_URL) is given');
     } else {
       // No URL: the project's embedded PostgreSQL, found (or started) as the CLI does.
       this.pool = useEmbeddedPostgres({ dir: dataDir ?? defaultDataDir() }, silentLogger()).then((server) => {
