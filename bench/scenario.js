@@ -516,8 +516,8 @@ const scenarios = {
    * pg-supervisor only: `n` no-op jobs drained by 1, 2, 4, … (`counts`)
    * supervisor processes (`--threads 1 --concurrency 64` each, or
    * `threads` and `concurrency`) on one database. For each count, the
-   * supervisors start on a paused queue and drain `n` jobs again and again, each time
-   * on a fresh table and timed from the queue's resume to its last job:
+   * supervisors start on an empty table and drain `n` jobs again and again, each time
+   * on a fresh table and timed from the moment they all fall due to the last one's end:
    * first cold (every process compiles its hot path while it drains, a
    * cost each process pays once, so N processes pay it N times on the same
    * jobs), then warm, once every process has run `warmup` jobs (what
@@ -533,44 +533,74 @@ const scenarios = {
     await s.teardown();
     const p = pool(url);
     const result = {};
-    // Cheap looks (an index probe each), so that watching the drain costs PostgreSQL next to nothing.
-    const left = async () => (await p.query(`select exists (select 1 from "${schema}".jobs where job_status in ('pending', 'running')) as x`)).rows[0].x;
     // A supervisor's connections carry its id, host:pid:random, as application_name.
     const connections = async () => (await p.query(`select coalesce(sum(n), 0)::int as n, max(n)::int as most from (select application_name, count(*) as n from pg_stat_activity where backend_type = 'client backend' and datname = current_database() and application_name like $1 group by 1) s`, [`${hostname()}:%`])).rows[0];
-    const pause = (paused) => p.query(`insert into "${schema}".queues (queue, paused) values ('default', $1) on conflict (queue) do update set paused = excluded.paused`, [paused]);
-    /** Drains `n` fresh jobs with `children`, from the resume of their paused queue; pauses it again at the end. */
+    // Whether the drain is over, cheaply: jobs are claimed in job_id order
+    // (one priority, one run_at), so until the last one is claimed a look
+    // at it (by primary key) says "not yet"; only then is the whole table
+    // looked at, which walks the dead entries every claim left.
+    const left = async (lastId) => {
+      const last = (await p.query(`select job_status from "${schema}".jobs where job_id = $1`, [lastId])).rows[0];
+      if (last?.job_status === 'pending') return true;
+      return (await p.query(`select exists (select 1 from "${schema}".jobs where job_status in ('pending', 'running')) as x`)).rows[0].x;
+    };
+    // The drains start together at a moment `lead` ms ahead, when every
+    // job falls due at once. Until then each claim stops at the first job
+    // (not yet due), so the supervisors do no work before the clock starts:
+    // no backlog of a paused queue to read and skip, which would cost each
+    // of them a walk of the whole table on every poll. The lead grows if
+    // adding the jobs ever takes longer.
+    let lead = 3000;
+    /** Drains `n` fresh jobs with `children`. */
     const timedDrain = async (children, n = options.n) => {
-      await p.query(`truncate "${schema}".jobs`);
-      await p.query(`insert into "${schema}".jobs (task) select 'noop' from generate_series(1, $1)`, [n]);
-      await analyze(p);
-      const claimed = (await p.query(`select count(*)::int as n from "${schema}".jobs where job_status <> 'pending'`)).rows[0].n;
-      if (claimed > 0) throw new Error(`${claimed} jobs of the paused queue were claimed before the clock started`);
-      const before = await serverCounters(p);
-      const cpuBefore = children.reduce((sum, child) => sum + processCpuSeconds(child.pid), 0);
-      const t0 = performance.now();
-      await pause(false);
-      let mostPerSupervisor = 0;
-      await until('drain', async () => {
-        mostPerSupervisor = Math.max(mostPerSupervisor, (await connections()).most ?? 0);
-        return !(await left());
-      }, 900_000, 100);
-      const seconds = (performance.now() - t0) / 1000;
-      const after = await serverCounters(p);
-      const cpuAfter = children.reduce((sum, child) => sum + processCpuSeconds(child.pid), 0);
-      await pause(true);
-      return {
-        JobsPerSecond: n / seconds,
-        PgCpuUsPerJob: after.cpu === undefined ? null : ((after.cpu - before.cpu) * 1e6) / n,
-        SupervisorCpuUsPerJob: ((cpuAfter - cpuBefore) * 1e6) / n,
-        XactsPerJob: (after.xacts - before.xacts) / n,
-        ClaimsPerJob: (await p.query(`select (sum(attempts)::float8 / count(*)) as x from "${schema}".jobs`)).rows[0].x,
-        ConnectionsPerSupervisor: mostPerSupervisor,
-        RanTwice: (await p.query(`select count(*)::int as n from "${schema}".jobs where attempts > 1`)).rows[0].n,
-      };
+      for (;;) {
+        await p.query(`truncate "${schema}".jobs`);
+        const { rows: [start] } = await p.query(`select now() + $1::int * interval '1 millisecond' as at`, [lead]);
+        // Analyzed before the jobs are seen: the supervisors' plans for an
+        // empty table (TRUNCATE leaves it with no statistics) would read the
+        // whole table on every claim until an ANALYZE.
+        const client = await p.connect();
+        let last;
+        try {
+          await client.query('begin');
+          ({ rows: [{ last }] } = await client.query(`with added as (insert into "${schema}".jobs (task, run_at) select 'noop', $2::timestamptz from generate_series(1, $1) returning job_id) select max(job_id) as last from added`, [n, start.at]));
+          await analyze(client);
+          await client.query('commit');
+        } finally {
+          client.release();
+        }
+        const before = await serverCounters(p);
+        const { rows: [{ ms }] } = await p.query(`select extract(epoch from $1::timestamptz - clock_timestamp()) * 1000 as ms`, [start.at]);
+        if (ms < 50) {
+          lead *= 2;
+          continue;
+        }
+        await sleep(ms);
+        const cpuBefore = children.reduce((sum, child) => sum + processCpuSeconds(child.pid), 0);
+        const t0 = performance.now();
+        // The wake-up an insert of due jobs gives: without it, the supervisors would find them at their next poll.
+        await p.query('select pg_notify($1, $2)', [`${schema}_jobs`, '']);
+        let mostPerSupervisor = 0;
+        await until('drain', async () => {
+          mostPerSupervisor = Math.max(mostPerSupervisor, (await connections()).most ?? 0);
+          return !(await left(last));
+        }, 900_000, 100);
+        const seconds = (performance.now() - t0) / 1000;
+        const after = await serverCounters(p);
+        const cpuAfter = children.reduce((sum, child) => sum + processCpuSeconds(child.pid), 0);
+        return {
+          JobsPerSecond: n / seconds,
+          PgCpuUsPerJob: after.cpu === undefined ? null : ((after.cpu - before.cpu) * 1e6) / n,
+          SupervisorCpuUsPerJob: ((cpuAfter - cpuBefore) * 1e6) / n,
+          XactsPerJob: (after.xacts - before.xacts) / n,
+          ClaimsPerJob: (await p.query(`select (sum(attempts)::float8 / count(*)) as x from "${schema}".jobs`)).rows[0].x,
+          ConnectionsPerSupervisor: mostPerSupervisor,
+          RanTwice: (await p.query(`select count(*)::int as n from "${schema}".jobs where attempts > 1`)).rows[0].n,
+        };
+      }
     };
     for (const count of options.counts) {
-      await pause(true);
-      // Started before the clock, on a paused queue: no supervisor's start-up competes with the others' drain.
+      // Started before the clock, on an empty table: no supervisor's start-up competes with the others' drain.
       const children = supervisorProcesses(count, { threads: options.threads, concurrency: options.concurrency });
       if (options.nice) for (const child of children) setPriority(child.pid, options.nice);
       await until('every supervisor started', async () => (await connections()).n >= 3 * count, 120_000, 50);

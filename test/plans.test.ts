@@ -104,6 +104,33 @@ it('claims by reading the due jobs only, however many wait for a later run_at', 
   }
 });
 
+it('walks the dead entries at the front of the claim index once per claim, not twice', async () => {
+  // Every claimed job leaves a dead entry at the front of the claim index
+  // until a vacuum removes it; between vacuums, a busy queue's claims walk
+  // thousands of them. The probe for the first pending job walks them, and
+  // the range of due jobs must start where it stopped.
+  const busy = await testDb('plans_busy');
+  try {
+    await busy.query(`insert into jobs (task) select 'noop' from generate_series(1, 20000)`);
+    await busy.query('analyze jobs');
+    await busy.query(`update jobs set job_status = 'success' where job_id in (select job_id from jobs order by job_id limit 19000)`);
+    // One walk, as the probe makes it; read twice so that the entries a
+    // first scan could mark dead are marked for both.
+    const walk = `select job_id from jobs where job_status = 'pending' and concurrency_key is null order by priority, run_at, job_id limit 1`;
+    await busy.query(walk);
+    const [row] = await busy.query<{ 'QUERY PLAN': any[] }>(`explain (analyze, buffers, format json) ${walk}`);
+    const walked = row!['QUERY PLAN'][0].Plan['Shared Hit Blocks'] + row!['QUERY PLAN'][0].Plan['Shared Read Blocks'];
+    assert.ok(walked > 50, `one walk past 19,000 dead entries reads ${walked} buffers: too few for this test to tell one walk from two`);
+    const plan = await explainClaim(busy, 1);
+    assert.equal(plan['Actual Rows'], 1);
+    const buffers = plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+    // The claim's own work (its job, the lease, the update) is a few dozen buffers.
+    assert.ok(buffers < walked * 1.5, `the claim read ${buffers} buffers where one walk reads ${walked}: it walked the dead entries twice`);
+  } finally {
+    await busy.drop();
+  }
+});
+
 it('claims the best jobs by priority within one claim, and locks no others', async () => {
   const ranked = await testDb('plans_ranked');
   try {

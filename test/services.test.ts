@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BroadcastChannel } from 'node:worker_threads';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { flowStatements } from '../src/db/sql/flow.js';
 import { maintenanceStatements } from '../src/db/sql/maintenance.js';
@@ -223,6 +224,73 @@ describe('Vacuum', () => {
     } finally {
       await vacuum.stop();
       await lender.end();
+    }
+  });
+
+  it('leaves the table alone for ten times as long as its last vacuum took, and says once at info that it vacuums', async () => {
+    // A vacuum's cost grows with the table (its indexes are read whole), so
+    // a large table is vacuumed less often; made large enough here that the
+    // quiet spell outlasts the second to a second's worth of dead rows.
+    /** Leaves `n` dead rows, counted in the statistics at once (rather than after ten idle seconds). */
+    const deadRows = async (n: number) => {
+      const client = await db.pool.connect();
+      try {
+        await client.query(`insert into jobs (task) select 'x' from generate_series(1, ${n})`);
+        await client.query('delete from jobs');
+        // PostgreSQL 15 and newer; older ones send their statistics within half a second anyway.
+        await client.query(`do $$ begin perform pg_stat_force_next_flush(); exception when undefined_function then null; end $$`);
+      } finally {
+        client.release();
+      }
+    };
+    await db.query('truncate jobs');
+    await deadRows(150_000);
+    const lines: { level: number; msg: string; ms?: number; time: number }[] = [];
+    const recorder = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const lender = new pg.Client({ connectionString: db.url });
+    await lender.connect();
+    const borrow: BorrowConnection = (use) => use(lender);
+    const vacuum = new Vacuum({ pool, borrow, sql: maintenanceStatements(db.schema), intervalMs: 100, leads: () => true, health: health(), log: recorder });
+    vacuum.start();
+    try {
+      await waitFor('a first vacuum', async () => lines.length > 0, 20_000);
+      await deadRows(20_000);
+      await waitFor('a second vacuum', async () => lines.length > 1, 30_000);
+    } finally {
+      await vacuum.stop();
+      await lender.end();
+    }
+    const [first, second] = lines;
+    assert.equal(first!.level, 30, 'the first vacuum is logged at info');
+    assert.match(first!.msg, /autovacuum is off or behind, so this supervisor vacuums it/);
+    assert.equal(second!.level, 20, 'the next ones at debug');
+    assert.ok(first!.ms! >= 100, `the first vacuum took ${first!.ms} ms: too short for this test to see the quiet spell`);
+    // Each line is written as its vacuum ends, and the quiet spell runs from that end.
+    const gap = second!.time - first!.time;
+    assert.ok(gap >= 10 * first!.ms!, `vacuumed again ${gap} ms after a vacuum of ${first!.ms} ms`);
+  });
+
+  it('looks every interval while the table changes, and five times less often while it does not', async () => {
+    await db.query('truncate jobs');
+    let looks = 0;
+    const counting = new Proxy(pool, {
+      get: (target, key) => (key === 'query' ? (...args: Parameters<pg.Pool['query']>) => (looks++, (target.query as (...a: unknown[]) => unknown)(...args)) : Reflect.get(target, key)),
+    });
+    const vacuum = new Vacuum({ pool: counting, borrow: async () => undefined, sql: maintenanceStatements(db.schema), intervalMs: 100, leads: () => true, health: health(), log });
+    vacuum.start();
+    try {
+      await sleep(1500);
+      const idle = looks;
+      assert.ok(idle >= 2 && idle <= 5, `${idle} looks in 1.5 s at an idle table (every 500 ms after the first two)`);
+      // Changes, counted in the statistics at once.
+      const busyUntil = Date.now() + 1500;
+      while (Date.now() < busyUntil) {
+        await db.query(`insert into jobs (task) values ('x'); select pg_stat_force_next_flush()`).catch(() => db.query(`insert into jobs (task) values ('x')`));
+        await sleep(20);
+      }
+      assert.ok(looks - idle >= 8, `${looks - idle} looks in 1.5 s at a changing table (every 100 ms)`);
+    } finally {
+      await vacuum.stop();
     }
   });
 });

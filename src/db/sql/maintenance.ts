@@ -30,14 +30,17 @@ export function maintenanceStatements(schema: string) {
      * Whether the jobs table needs a vacuum that autovacuum has not given
      * it: at least 10,000 dead rows and 1% of the live ones (the per-table
      * autovacuum setting of migrations/006_maintenance.sql), and no vacuum
-     * of any kind in the last $1 ms.
+     * of any kind in the last $1 ms. Also its dead rows, and a count of
+     * every row change ever made to it, which tells a busy table from an
+     * idle one.
      */
     needsVacuum: statement(
       schema,
       'needs-vacuum',
-      `select n_dead_tup::float8 as dead from pg_stat_user_tables
-       where relid = '$S.jobs'::regclass and n_dead_tup >= greatest(10000, n_live_tup / 100)
-         and coalesce(greatest(last_vacuum, last_autovacuum), '-infinity') < now() - $1::int * interval '1 millisecond'`,
+      `select n_dead_tup::float8 as dead, (n_tup_ins + n_tup_upd + n_tup_del)::float8 as changes,
+         n_dead_tup >= greatest(10000, n_live_tup / 100)
+           and coalesce(greatest(last_vacuum, last_autovacuum), '-infinity') < now() - $1::int * interval '1 millisecond' as needed
+       from pg_stat_user_tables where relid = '$S.jobs'::regclass`,
     ),
     /**
      * Vacuums the jobs table at autovacuum's pace (its cost delay), its
