@@ -4,7 +4,11 @@
  * busy server), the leader vacuums it, at autovacuum's pace. Every claim
  * and completion leaves a dead row, and every claim walks the dead entries
  * at the front of the claim index until a vacuum removes them: without
- * one, a busy table grows without end and its claims slow down. Where
+ * one, a busy table grows without end and its claims slow down. Likewise
+ * it analyzes the table when its statistics are stale: the claim's plan is
+ * made from them, and one made while the table was empty (a supervisor
+ * started before the first jobs) or held only finished jobs reads every
+ * pending job on every claim until a new plan is made. Where
  * autovacuum keeps up (migrations/006_maintenance.sql tunes it for this
  * table), this service only looks: every 2 s while the table changes,
  * every 10 s while it does not.
@@ -56,8 +60,17 @@ export interface VacuumOptions extends LeaderTaskOptions {
   pool: pg.Pool;
   /** Where the VACUUM itself runs. */
   borrow: BorrowConnection;
-  sql: Pick<ReturnType<typeof maintenanceStatements>, 'needsVacuum' | 'vacuumJobs' | 'vacuumPace' | 'cancelVacuum'>;
+  sql: Pick<ReturnType<typeof maintenanceStatements>, 'needsVacuum' | 'vacuumJobs' | 'vacuumAnalyzeJobs' | 'analyzeJobs' | 'vacuumPace' | 'cancelVacuum'>;
   intervalMs?: number;
+}
+
+/** What a look found (see needs-vacuum in db/sql/maintenance.ts). */
+interface Look {
+  dead: number;
+  changed: number;
+  changes: number;
+  vacuum: boolean;
+  analyze: boolean;
 }
 
 export class Vacuum extends LeaderTask {
@@ -96,32 +109,38 @@ export class Vacuum extends LeaderTask {
   protected async run(): Promise<void> {
     const { pool, sql, borrow, log } = this.options;
     const quietMs = Math.max(this.intervalMs, QUIET_FACTOR * (this.lastVacuumMs ?? 0));
-    const { rows: [look] } = await pool.query<{ dead: number; changes: number; needed: boolean }>(sql.needsVacuum, [Math.round(quietMs)]);
+    const { rows: [look] } = await pool.query<Look>(sql.needsVacuum, [Math.round(quietMs)]);
     if (look === undefined) return;
     this.busy = this.changes === undefined || look.changes !== this.changes;
     this.changes = look.changes;
-    if (!look.needed || this.stopping) return;
-    const ms = await borrow((client) => this.vacuum(client));
-    if (ms === undefined) return;
-    const dead = look.dead;
-    // On a busy queue this happens every few seconds: said once at info, then at debug.
+    if (!(look.vacuum || look.analyze) || this.stopping) return;
+    const statement = look.vacuum ? (look.analyze ? sql.vacuumAnalyzeJobs : sql.vacuumJobs) : sql.analyzeJobs;
+    const ms = await borrow((client) => this.vacuum(client, statement.text));
+    if (ms !== undefined) this.report(look, ms);
+  }
+
+  /** Logs a vacuum or analyze: on a busy queue they come every few seconds, so the first at info, later ones at debug. */
+  private report(look: Look, ms: number): void {
+    const { log } = this.options;
+    const did = [look.vacuum && `vacuumed (${look.dead} dead rows)`, look.analyze && `analyzed (${look.changed} rows changed since its statistics were taken)`].filter(Boolean).join(' and ');
+    const fields = { vacuumed: look.vacuum, analyzed: look.analyze, deadRows: look.dead, changedRows: look.changed, ms };
     if (this.lastVacuumMs === undefined) {
-      log.info({ deadRows: dead, ms }, `vacuumed the jobs table (${dead} dead rows that no vacuum had cleared) in ${ms} ms; autovacuum is off or behind, so this supervisor vacuums it while it leads (each time logged at debug)`);
+      log.info(fields, `${did} the jobs table in ${ms} ms; autovacuum is off or behind, so this supervisor does it while it leads (later ones are logged at debug)`);
     } else {
-      log.debug({ deadRows: dead, ms }, `vacuumed the jobs table (${dead} dead rows) in ${ms} ms`);
+      log.debug(fields, `${did} the jobs table in ${ms} ms`);
     }
     this.lastVacuumMs = ms;
   }
 
-  /** Vacuums on `client`; resolves to how long it took, or undefined when cancelled by stop(). */
-  private async vacuum(client: pg.ClientBase): Promise<number | undefined> {
+  /** Runs `text` (a VACUUM or ANALYZE) on `client`; resolves to how long it took, or undefined when cancelled by stop(). */
+  private async vacuum(client: pg.ClientBase, text: string): Promise<number | undefined> {
     const { sql } = this.options;
     const started = performance.now();
     try {
       await client.query(sql.vacuumPace);
       this.vacuumPid = (client as unknown as { processID: number }).processID;
       if (this.stopping) return undefined;
-      await client.query(sql.vacuumJobs.text);
+      await client.query(text);
       return Math.round(performance.now() - started);
     } catch (error) {
       if (!this.stopping) throw error; // cancelled by stop(): not a failure

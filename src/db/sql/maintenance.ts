@@ -27,19 +27,26 @@ export function maintenanceStatements(schema: string) {
     /** Supervisor $1 gives up the lead (at shutdown), so another takes it at its next election. */
     resignLeader: statement(schema, 'resign-leader', `delete from $S.leader where supervisor_id = $1::text`),
     /**
-     * Whether the jobs table needs a vacuum that autovacuum has not given
-     * it: at least 10,000 dead rows and 1% of the live ones (the per-table
-     * autovacuum setting of migrations/006_maintenance.sql), and no vacuum
-     * of any kind in the last $1 ms. Also its dead rows, and a count of
-     * every row change ever made to it, which tells a busy table from an
-     * idle one.
+     * Whether the jobs table needs a vacuum or an analyze that autovacuum
+     * has not given it, in the last $1 ms:
+     * - a vacuum at 10,000 dead rows and 1% of the live ones (the per-table
+     *   autovacuum setting of migrations/006_maintenance.sql);
+     * - an analyze at 1,000 rows changed since its statistics were taken and
+     *   2% of the live ones (likewise). Plans are made from them: a claim
+     *   planned while the table was empty, or held only finished jobs, reads
+     *   every pending job until they are taken again.
+     * Also its dead rows, its rows changed since the last analyze, and a
+     * count of every row change ever made to it, which tells a busy table
+     * from an idle one.
      */
     needsVacuum: statement(
       schema,
       'needs-vacuum',
-      `select n_dead_tup::float8 as dead, (n_tup_ins + n_tup_upd + n_tup_del)::float8 as changes,
+      `select n_dead_tup::float8 as dead, n_mod_since_analyze::float8 as changed, (n_tup_ins + n_tup_upd + n_tup_del)::float8 as changes,
          n_dead_tup >= greatest(10000, n_live_tup / 100)
-           and coalesce(greatest(last_vacuum, last_autovacuum), '-infinity') < now() - $1::int * interval '1 millisecond' as needed
+           and coalesce(greatest(last_vacuum, last_autovacuum), '-infinity') < now() - $1::int * interval '1 millisecond' as vacuum,
+         n_mod_since_analyze >= greatest(1000, n_live_tup / 50)
+           and coalesce(greatest(last_analyze, last_autoanalyze), '-infinity') < now() - $1::int * interval '1 millisecond' as analyze
        from pg_stat_user_tables where relid = '$S.jobs'::regclass`,
     ),
     /**
@@ -48,6 +55,10 @@ export function maintenanceStatements(schema: string) {
      * Not prepared (VACUUM takes no parameters) and outside a transaction.
      */
     vacuumJobs: { name: `${schema}.vacuum-jobs`, text: `vacuum (index_cleanup true, skip_locked true) "${schema}".jobs` } as Statement,
+    /** The same, and takes fresh statistics. */
+    vacuumAnalyzeJobs: { name: `${schema}.vacuum-analyze-jobs`, text: `vacuum (analyze, index_cleanup true, skip_locked true) "${schema}".jobs` } as Statement,
+    /** Takes fresh statistics of the jobs table, at the same pace; plans made from the old ones are made again. */
+    analyzeJobs: { name: `${schema}.analyze-jobs`, text: `analyze (skip_locked true) "${schema}".jobs` } as Statement,
     /** Cancels the vacuum running on backend $1 (a shutdown does not wait for it). */
     cancelVacuum: statement(schema, 'cancel-vacuum', `select pg_cancel_backend($1::int)`),
     /** The pace of autovacuum for this session's VACUUM. */
