@@ -35,6 +35,12 @@ import { LeaderTask, type LeaderTaskOptions } from './leader-task.js';
 
 /** How often to look while the table changes, and how long at least after any vacuum it is left alone. */
 export const VACUUM_INTERVAL_MS = 2000;
+/**
+ * How long at least after any analyze the table is left alone. The first
+ * matters (a plan made for an empty table); during a long drain, fresh
+ * statistics every few seconds would only make every supervisor plan again.
+ */
+const ANALYZE_QUIET_MS = 60_000;
 /** While the table does not change, looks are this many times further apart. */
 const IDLE_FACTOR = 5;
 /** After a vacuum of ours, the table is left alone this many times as long as it took. */
@@ -109,7 +115,7 @@ export class Vacuum extends LeaderTask {
   protected async run(): Promise<void> {
     const { pool, sql, borrow, log } = this.options;
     const quietMs = Math.max(this.intervalMs, QUIET_FACTOR * (this.lastVacuumMs ?? 0));
-    const { rows: [look] } = await pool.query<Look>(sql.needsVacuum, [Math.round(quietMs)]);
+    const { rows: [look] } = await pool.query<Look>(sql.needsVacuum, [Math.round(quietMs), Math.round(Math.max(ANALYZE_QUIET_MS, quietMs))]);
     if (look === undefined) return;
     this.busy = this.changes === undefined || look.changes !== this.changes;
     this.changes = look.changes;

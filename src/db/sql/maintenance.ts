@@ -27,8 +27,8 @@ export function maintenanceStatements(schema: string) {
     /** Supervisor $1 gives up the lead (at shutdown), so another takes it at its next election. */
     resignLeader: statement(schema, 'resign-leader', `delete from $S.leader where supervisor_id = $1::text`),
     /**
-     * Whether the jobs table needs a vacuum or an analyze that autovacuum
-     * has not given it, in the last $1 ms:
+     * Whether the jobs table needs a vacuum that autovacuum has not given it
+     * in the last $1 ms, or an analyze in the last $2 ms:
      * - a vacuum at 10,000 dead rows and 1% of the live ones (the per-table
      *   autovacuum setting of migrations/006_maintenance.sql);
      * - an analyze at 1,000 rows changed since its statistics were taken and
@@ -46,7 +46,7 @@ export function maintenanceStatements(schema: string) {
          n_dead_tup >= greatest(10000, n_live_tup / 100)
            and coalesce(greatest(last_vacuum, last_autovacuum), '-infinity') < now() - $1::int * interval '1 millisecond' as vacuum,
          n_mod_since_analyze >= greatest(1000, n_live_tup / 50)
-           and coalesce(greatest(last_analyze, last_autoanalyze), '-infinity') < now() - $1::int * interval '1 millisecond' as analyze
+           and coalesce(greatest(last_analyze, last_autoanalyze), '-infinity') < now() - $2::int * interval '1 millisecond' as analyze
        from pg_stat_user_tables where relid = '$S.jobs'::regclass`,
     ),
     /**
