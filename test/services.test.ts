@@ -293,8 +293,8 @@ describe('Vacuum', () => {
       vacuum.start();
       await waitFor('an analyze', async () => (await counts()).analyzed > 0, 10_000);
       assert.equal((await counts()).vacuumed, 0, 'no dead rows: no vacuum');
-      const [pages] = await fresh.query<{ reltuples: number }>(`select reltuples::float8 as reltuples from pg_class where oid = 'jobs'::regclass`);
-      assert.equal(pages!.reltuples, 5000, 'the planner now knows the rows');
+      const [table] = await fresh.query<{ reltuples: number }>(`select reltuples::float8 as reltuples from pg_class where oid = 'jobs'::regclass`);
+      assert.equal(table!.reltuples, 5000, 'the planner now knows the rows');
       assert.equal(lines[0]!.analyzed, true);
       assert.equal(lines[0]!.vacuumed, false);
       assert.match(lines[0]!.msg, /^analyzed \(5000 rows changed since its statistics were taken\) the jobs table/);

@@ -16,10 +16,11 @@
  * The look is frequent on a busy table because the cost of waiting grows
  * with the queue's pace: a queue draining thousands of jobs a second
  * leaves that many dead entries a second for every claim to walk. What
- * bounds the vacuums is their own cost: after one, the table is left alone
- * for ten times as long as it took, so a large table (whose every vacuum
- * reads its indexes whole) is vacuumed less often than a small one, and
- * vacuuming never takes more than a tenth of the time.
+ * bounds the vacuums is their own cost: after one (or an analyze), the
+ * table is left alone for ten times as long as it took, so a large table
+ * (whose every vacuum reads its indexes whole) is vacuumed less often than
+ * a small one, and vacuuming never takes more than a tenth of the time. An
+ * analyze comes at most once a minute.
  *
  * The VACUUM runs on a borrowed connection, the supervisor's LISTEN one
  * (see Wakeup.lend), rather than a connection of its own: a supervisor
@@ -73,7 +74,7 @@ export interface VacuumOptions extends LeaderTaskOptions {
 /** What a look found (see needs-vacuum in db/sql/maintenance.ts). */
 interface Look {
   dead: number;
-  changed: number;
+  changedSinceAnalyze: number;
   changes: number;
   vacuum: boolean;
   analyze: boolean;
@@ -83,7 +84,7 @@ export class Vacuum extends LeaderTask {
   private readonly intervalMs: number;
   /** The backend running our VACUUM, while one runs. */
   private vacuumPid: number | undefined;
-  /** How long our last vacuum took; undefined until we have run one. */
+  /** How long our last vacuum or analyze took; undefined until we have run one. */
   private lastVacuumMs: number | undefined;
   /** The table's count of row changes at the last look, and whether it had moved since the look before. */
   private changes: number | undefined;
@@ -122,20 +123,21 @@ export class Vacuum extends LeaderTask {
     if (!(look.vacuum || look.analyze) || this.stopping) return;
     const statement = look.vacuum ? (look.analyze ? sql.vacuumAnalyzeJobs : sql.vacuumJobs) : sql.analyzeJobs;
     const ms = await borrow((client) => this.vacuum(client, statement.text));
-    if (ms !== undefined) this.report(look, ms);
+    if (ms === undefined) return;
+    this.report(look, ms);
+    this.lastVacuumMs = ms;
   }
 
   /** Logs a vacuum or analyze: on a busy queue they come every few seconds, so the first at info, later ones at debug. */
   private report(look: Look, ms: number): void {
     const { log } = this.options;
-    const did = [look.vacuum && `vacuumed (${look.dead} dead rows)`, look.analyze && `analyzed (${look.changed} rows changed since its statistics were taken)`].filter(Boolean).join(' and ');
-    const fields = { vacuumed: look.vacuum, analyzed: look.analyze, deadRows: look.dead, changedRows: look.changed, ms };
+    const did = [look.vacuum && `vacuumed (${look.dead} dead rows)`, look.analyze && `analyzed (${look.changedSinceAnalyze} rows changed since its statistics were taken)`].filter(Boolean).join(' and ');
+    const fields = { vacuumed: look.vacuum, analyzed: look.analyze, deadRows: look.dead, changedRows: look.changedSinceAnalyze, ms };
     if (this.lastVacuumMs === undefined) {
       log.info(fields, `${did} the jobs table in ${ms} ms; autovacuum is off or behind, so this supervisor does it while it leads (later ones are logged at debug)`);
     } else {
       log.debug(fields, `${did} the jobs table in ${ms} ms`);
     }
-    this.lastVacuumMs = ms;
   }
 
   /** Runs `text` (a VACUUM or ANALYZE) on `client`; resolves to how long it took, or undefined when cancelled by stop(). */

@@ -42,7 +42,7 @@ export function maintenanceStatements(schema: string) {
     needsVacuum: statement(
       schema,
       'needs-vacuum',
-      `select n_dead_tup::float8 as dead, n_mod_since_analyze::float8 as changed, (n_tup_ins + n_tup_upd + n_tup_del)::float8 as changes,
+      `select n_dead_tup::float8 as dead, n_mod_since_analyze::float8 as "changedSinceAnalyze", (n_tup_ins + n_tup_upd + n_tup_del)::float8 as changes,
          n_dead_tup >= greatest(10000, n_live_tup / 100)
            and coalesce(greatest(last_vacuum, last_autovacuum), '-infinity') < now() - $1::int * interval '1 millisecond' as vacuum,
          n_mod_since_analyze >= greatest(1000, n_live_tup / 50)
