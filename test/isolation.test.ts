@@ -199,6 +199,8 @@ describe('errors a job leaves behind, and what the log says', () => {
         assert.equal(lines.length, 1, `one error line for the thread death of job ${id}`);
         assert.match(String(lines[0]!.msg), new RegExp(`^worker thread \\d+ ended: .*${cause.source}.*Failed: job ${id} \\(`));
       }
+      const deaths = supervisor.lines.filter((line) => line.level === 50 && /^worker thread/.test(String(line.msg)));
+      assert.equal(deaths.length, 2, `two threads died, each logged once: ${deaths.map((line) => line.msg).join(' | ')}`);
     } finally {
       await supervisor.stop();
     }

@@ -428,6 +428,30 @@ describe('StopWatchdog', () => {
       await workers.close();
     }
   });
+
+  it('still watches a job claimed again before the hand-back of its first claim was written', async () => {
+    const { workers, holdings, watchdog } = watched();
+    try {
+      // The first claim never ran (its thread died first) and is handed back;
+      // the job is claimed again, then the hand-back's write reports.
+      const first = new Batch([heldJob('3', 1, 100)]);
+      holdings.add(first);
+      const again = new Batch([heldJob('3', 1, 100)]);
+      holdings.add(again);
+      holdings.remove(first.jobs[0]!);
+      assert.equal(holdings.of(first.jobs[0]!), undefined, 'the first claim is no longer held');
+      assert.equal(holdings.of(again.jobs[0]!)?.batch, again, 'the second claim is');
+      watchdog.start();
+      const result = await Promise.race([
+        workers.run(again).then((results) => results.get(0)!),
+        sleep(10_000).then(() => assert.fail('the second claim ran past its timeout unwatched')),
+      ]);
+      assert.match('error' in result ? result.error : '', /^JobTimeoutError: job timed out after 0.1s/);
+    } finally {
+      watchdog.stop();
+      await workers.close();
+    }
+  });
 });
 
 describe('ProgressWriter', () => {

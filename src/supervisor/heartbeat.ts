@@ -91,7 +91,7 @@ export class Heartbeat implements Service {
       lost.push(id);
       // Not started: it never will be. Running: its signal is aborted.
       if (!held.batch.release(held.index)) held.batch.progress.requestAbort(held.index, AbortReason.LeaseLost);
-      else this.options.holdings.remove(id);
+      else this.options.holdings.remove(held.job);
     }
     if (lost.length > 0) {
       this.options.log.warn({ jobIds: lost.slice(0, 20), count: lost.length }, 'lost the lease of held jobs (recovered elsewhere or cancelled); they are not run further');

@@ -38,9 +38,15 @@ export class Holdings {
     this.onThreads -= batch.jobs.length;
   }
 
-  /** The job's result was written (or refused), or it will never run: it is no longer ours. */
-  remove(jobId: string): void {
-    this.held.delete(jobId);
+  /**
+   * The job's result was written (or refused), or it will never run: this
+   * claim of it is no longer ours. A later claim of the same job is kept: a
+   * job handed back (its thread died before it started) can be claimed
+   * again before the hand-back's write reports, and dropping that claim
+   * would leave it running unwatched (no timeout, no heartbeat).
+   */
+  remove(job: ClaimedJob): void {
+    if (this.held.get(job.id)?.job === job) this.held.delete(job.id);
   }
 
   /** Jobs held: claimed, and their outcome not yet written. */
@@ -48,8 +54,15 @@ export class Holdings {
     return this.held.size;
   }
 
+  /** The job with this id, in whichever claim of it we hold now. */
   get(jobId: string): Held | undefined {
     return this.held.get(jobId);
+  }
+
+  /** This very claim of a job, if we still hold it (not a later claim of the same job). */
+  of(job: ClaimedJob): Held | undefined {
+    const held = this.held.get(job.id);
+    return held?.job === job ? held : undefined;
   }
 
   /** Ids and attempts of every held job, for the heartbeat. */

@@ -158,10 +158,10 @@ export class JobFlow implements Service {
 
   /** 4. A job's result was written (or refused by the fence): it is no longer ours. */
   written(job: ClaimedJob, written: Written, result: JobResult): void {
-    const held = this.parts.holdings.get(job.id);
+    const held = this.parts.holdings.of(job);
     if (held) this.parts.events.ended(job, written, held.batch.progress.ranFor(held.index, Date.now()), result as { error?: string; result?: string });
     this.tracing.ended(held, written, 'error' in result ? result.error : undefined);
-    this.parts.holdings.remove(job.id);
+    this.parts.holdings.remove(job);
     // Its queue's or key's slot is free in the whole cluster now: another may start.
     if (job.gated) this.parts.claimer.wake();
     this.stats[COUNTERS[written]]++;
@@ -205,7 +205,7 @@ export class JobFlow implements Service {
 
   /** Whether a cancel for this job reached us while we hold it (its outcome is refused, as expected). */
   wasCancelled(job: ClaimedJob): boolean {
-    return this.parts.holdings.get(job.id)?.cancelledAt !== undefined;
+    return this.parts.holdings.of(job)?.cancelledAt !== undefined;
   }
 
   /** Lease recovery returned other supervisors' jobs to pending: claim them. */

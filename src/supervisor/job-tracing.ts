@@ -20,7 +20,7 @@ export class JobTracing {
   /** Held jobs were handed to a thread: a span each. */
   started(jobs: readonly ClaimedJob[], holdings: Holdings): void {
     for (const job of jobs) {
-      const entry = holdings.get(job.id);
+      const entry = holdings.of(job);
       if (!entry) continue;
       const parent = job.traceContext ? propagation.extract(context.active(), JSON.parse(job.traceContext) as Record<string, string>) : context.active();
       const span = tracer.startSpan(

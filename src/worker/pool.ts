@@ -103,6 +103,7 @@ export class WorkerPool {
       return batch.settle(outcomes);
     } catch (error) {
       const threadId = batch.progress.threadId;
+      if (threadId === 0) return this.neverStarted(batch, error);
       await this.exited(threadId);
       let death = this.deaths.get(threadId);
       if (!death) {
@@ -114,6 +115,17 @@ export class WorkerPool {
     } finally {
       this.active.delete(batch);
     }
+  }
+
+  /**
+   * The batch was handed to a thread that ended before it picked the batch
+   * up (a job beside it had just ended the thread): every job runs again
+   * without losing an attempt. The death is logged by the batch that
+   * caused it, so this is no error line of its own.
+   */
+  private neverStarted(batch: Batch, error: unknown): Map<number, JobResult> {
+    this.log.debug({ jobs: batch.jobs.length, error: describeError(error) }, 'a thread ended before it started a batch: its jobs run again');
+    return batch.settleAfterDeath({ cause: 'crash', culpritKnown: false, error: describeError(error) });
   }
 
   /** Terminates the thread with id `threadId`, recording why for its batches (and logging it, once). */

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { packageRoot } from '../../src/paths.js';
+import { waitDiagnostics } from './db.js';
 
 /** Supervisor processes still running; whatever a failed test left behind is killed when its file ends. */
 const live = new Set<ChildProcess>();
@@ -60,7 +61,12 @@ export class SupervisorProcess {
   constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
     this.child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env } });
     live.add(this.child);
-    this.child.on('exit', () => live.delete(this.child));
+    const diagnose = () => `supervisor ${this.pid}, its last log lines:\n${this.output.split('\n').slice(-40).join('\n')}`;
+    waitDiagnostics.add(diagnose);
+    this.child.on('exit', () => {
+      live.delete(this.child);
+      waitDiagnostics.delete(diagnose);
+    });
     let partial = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
       this.output += chunk.toString();

@@ -45,6 +45,13 @@ export async function testDb(name: string, options: { migrated?: boolean } = {})
   };
 }
 
+/**
+ * What a timed-out wait adds to its error, so a failure in CI explains
+ * itself: each running supervisor process adds its last log lines (see
+ * cli.ts).
+ */
+export const waitDiagnostics = new Set<() => string>();
+
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
 export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -54,7 +61,8 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
     if (last) return last;
     await new Promise((resolve) => setTimeout(resolve, 25));
   } while (Date.now() < deadline);
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last value: ${JSON.stringify(last)})`);
+  const context = [...waitDiagnostics].map((describe) => `\n${describe()}`).join('');
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last value: ${JSON.stringify(last)})${context}`);
 }
 
 /** Job counts by status in the schema. */
