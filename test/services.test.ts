@@ -442,10 +442,11 @@ describe('StopWatchdog', () => {
       assert.equal(holdings.of(first.jobs[0]!), undefined, 'the first claim is no longer held');
       assert.equal(holdings.of(again.jobs[0]!)?.batch, again, 'the second claim is');
       watchdog.start();
+      const deadline = new AbortController();
       const result = await Promise.race([
         workers.run(again).then((results) => results.get(0)!),
-        sleep(10_000).then(() => assert.fail('the second claim ran past its timeout unwatched')),
-      ]);
+        sleep(10_000, undefined, { signal: deadline.signal }).then(() => assert.fail('the second claim ran past its timeout unwatched')),
+      ]).finally(() => deadline.abort());
       assert.match('error' in result ? result.error : '', /^JobTimeoutError: job timed out after 0.1s/);
     } finally {
       watchdog.stop();

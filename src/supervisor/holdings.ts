@@ -46,7 +46,7 @@ export class Holdings {
    * would leave it running unwatched (no timeout, no heartbeat).
    */
   remove(job: ClaimedJob): void {
-    if (this.held.get(job.id)?.job === job) this.held.delete(job.id);
+    if (this.of(job)) this.held.delete(job.id);
   }
 
   /** Jobs held: claimed, and their outcome not yet written. */

@@ -124,8 +124,9 @@ export class WorkerPool {
    * caused it, so this is no error line of its own.
    */
   private neverStarted(batch: Batch, error: unknown): Map<number, JobResult> {
-    this.log.debug({ jobs: batch.jobs.length, error: describeError(error) }, 'a thread ended before it started a batch: its jobs run again');
-    return batch.settleAfterDeath({ cause: 'crash', culpritKnown: false, error: describeError(error) });
+    const cause = describeError(error);
+    this.log.debug({ jobs: batch.jobs.length, error: cause }, 'a thread ended before it started a batch: its jobs run again');
+    return batch.settleAfterDeath({ cause: 'crash', culpritKnown: false, error: cause });
   }
 
   /** Terminates the thread with id `threadId`, recording why for its batches (and logging it, once). */
