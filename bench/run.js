@@ -85,7 +85,7 @@ function plan() {
     // One run of three alternated rounds of each: no limit, then --concurrency 50.
     ['limited queue (20,000 jobs, 2 supervisors, --concurrency 50)', 'limited', { n: 20_000, supervisors: 2, limit: 50, rounds: 3 }, [OURS], LIMITED, 1],
     ['console pages on 10,000,000 finished jobs (ms)', 'consolePages', { rows: 10_000_000, runs: 9 }, [OURS], CONSOLE, 1],
-    ['scale-out: 1, 2, 4 and 8 supervisor processes draining 200,000 jobs: cold, then warm (each process has run 75,000 jobs; median of 3)', 'scaleOut', { n: 200_000, counts: [1, 2, 4, 8], warmup: 75_000, rounds: 3 }, [OURS], scale([1, 2, 4, 8]), 1],
+    ['scale-out: 1, 2, 4 and 8 supervisor processes draining 200,000 jobs: cold, then warm (each process has run 75,000 jobs; the counts take turns, median of 5 rounds)', 'scaleOut', { n: 200_000, counts: [1, 2, 4, 8], warmup: 75_000, rounds: 5 }, [OURS], scale([1, 2, 4, 8]), 1],
     // One run of three alternated rounds: filling 11 million rows takes minutes.
     ['drain 100,000 jobs: empty table vs 10,000,000 finished + 1,000,000 scheduled rows', 'bigTable', { n: 100_000, finished: 10_000_000, scheduled: 1_000_000, rounds: 3 }, [OURS], BIG_TABLE, 1],
     ...(soakMinutes ? [[`soak (${soakMinutes} minutes, 5,000 jobs/s, retention 1 minute)`, 'soak', { minutes: soakMinutes, rate: 5000, keep: '1m', sampleSeconds: 30 }, [OURS], SOAK, 1]] : []),

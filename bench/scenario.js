@@ -39,7 +39,7 @@ async function serverCounters(p) {
   await p.query('select pg_stat_clear_snapshot()');
   const { rows: [row] } = await p.query(`select (select xact_commit + xact_rollback from pg_stat_database where datname = current_database())::float8 as xacts,
       pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 as wal, current_setting('data_directory') as dir`);
-  return { xacts: row.xacts, wal: row.wal, cpu: postgresCpuSeconds(row.dir) };
+  return { xacts: row.xacts, wal: row.wal, cpu: postgresCpuSeconds(row.dir), dir: row.dir };
 }
 
 /** CPU seconds of this process's main thread (the rest of its CPU is worker, GC and libuv threads); NaN without /proc. */
@@ -79,12 +79,12 @@ function postgresCpuSeconds(dataDir) {
   }
 }
 
-/** `count` `supervisor` processes (`--threads 1 --concurrency 64` unless told) on the scenario's schema. */
-function supervisorProcesses(count, { threads = 1, concurrency = 64 } = {}) {
+/** `count` `supervisor` processes (`--threads 1 --concurrency 64` unless told) on the scenario's schema, or `target`. */
+function supervisorProcesses(count, { threads = 1, concurrency = 64, schema: target = schema } = {}) {
   const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
   const tasks = fileURLToPath(new URL('./tasks/bench-tasks.js', import.meta.url));
   return Array.from({ length: count }, () =>
-    spawn(process.execPath, [cli, '--tasks', tasks, '--threads', String(threads), '--concurrency', String(concurrency), '--schema', schema, '--metrics-port', '0', '--log-level', 'warn'], {
+    spawn(process.execPath, [cli, '--tasks', tasks, '--threads', String(threads), '--concurrency', String(concurrency), '--schema', target, '--metrics-port', '0', '--log-level', 'warn'], {
       env: { ...process.env, DATABASE_URL: url }, stdio: 'ignore',
     }));
 }
@@ -93,6 +93,27 @@ function supervisorProcesses(count, { threads = 1, concurrency = 64 } = {}) {
 async function stopProcesses(children) {
   for (const child of children) child.kill('SIGTERM');
   await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', resolve))));
+}
+
+/**
+ * Stops a scale-out group's processes (SIGSTOP) while the others drain, once
+ * none of them is inside a transaction: a stopped one would hold back every
+ * vacuum of the database.
+ */
+async function pauseGroup(p, { children }) {
+  const names = children.map((child) => `${hostname()}:${child.pid}:%`);
+  for (;;) {
+    for (const child of children) child.kill('SIGSTOP');
+    const { rows: [{ busy }] } = await p.query(`select count(*)::int as busy from pg_stat_activity where application_name like any($1) and (state <> 'idle' or backend_xmin is not null)`, [names]);
+    if (busy === 0) return;
+    resumeGroup({ children });
+    await sleep(50);
+  }
+}
+
+/** Lets a stopped group's processes go on (SIGCONT). */
+function resumeGroup({ children }) {
+  for (const child of children) child.kill('SIGCONT');
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -515,34 +536,36 @@ const scenarios = {
   /**
    * pg-supervisor only: `n` no-op jobs drained by 1, 2, 4, … (`counts`)
    * supervisor processes (`--threads 1 --concurrency 64` each, or
-   * `threads` and `concurrency`) on one database. For each count, the
-   * supervisors start on an empty table and drain `n` jobs again and again, each time
-   * on a fresh table and timed from the moment they all fall due to the last one's end:
-   * first cold (every process compiles its hot path while it drains, a
-   * cost each process pays once, so N processes pay it N times on the same
-   * jobs), then warm, once every process has run `warmup` jobs (what
-   * supervisors that have run a while do), `rounds` times. From the warm
-   * drains, their medians of jobs/s, PostgreSQL's and the supervisors' CPU
-   * per job and transactions per job, and their worst of claims (attempts)
-   * per job, the most connections of one supervisor, and how many jobs
-   * took more than one attempt (ran twice); from the cold one, jobs/s.
+   * `threads` and `concurrency`) on one database. Each count is a group of
+   * processes with a schema of its own, and drains `n` jobs again and again,
+   * each time on a fresh table and timed from the moment they all fall due
+   * to the last one's end: first cold, as soon as the group has started
+   * (every process compiles its hot path while it drains, a cost each
+   * process pays once, so N processes pay it N times on the same jobs),
+   * then warm, once every process has run `warmup` jobs (what supervisors
+   * that have run a while do), `rounds` times. The warm drains take turns:
+   * round by round, every group drains once, in the order of `counts` and
+   * then the reverse, while the other groups are stopped (SIGSTOP: no CPU,
+   * no claims), so a machine whose speed drifts during the run (a shared
+   * host) drifts for every count alike. From the warm drains, their
+   * medians of jobs/s, PostgreSQL's and the supervisors' CPU per job and
+   * transactions per job, and their worst of claims (attempts) per job,
+   * the most connections of one supervisor, and how many jobs took more
+   * than one attempt (ran twice); from the cold one, jobs/s.
    */
   async scaleOut() {
-    const s = await system();
-    await s.setup();
-    await s.teardown();
     const p = pool(url);
     const result = {};
     // A supervisor's connections carry its id, host:pid:random, as application_name.
     const connections = async () => (await p.query(`select coalesce(sum(n), 0)::int as n, max(n)::int as most from (select application_name, count(*) as n from pg_stat_activity where backend_type = 'client backend' and datname = current_database() and application_name like $1 group by 1) s`, [`${hostname()}:%`])).rows[0];
-    // Whether the drain is over, cheaply: jobs are claimed in job_id order
-    // (one priority, one run_at), so until the last one is claimed a look
-    // at it (by primary key) says "not yet"; only then is the whole table
-    // looked at, which walks the dead entries every claim left.
-    const left = async (lastId) => {
-      const last = (await p.query(`select job_status from "${schema}".jobs where job_id = $1`, [lastId])).rows[0];
+    // Whether a group's drain is over, cheaply: jobs are claimed in job_id
+    // order (one priority, one run_at), so until the last one is claimed a
+    // look at it (by primary key) says "not yet"; only then is the whole
+    // table looked at, which walks the dead entries every claim left.
+    const left = async (target, lastId) => {
+      const last = (await p.query(`select job_status from "${target}".jobs where job_id = $1`, [lastId])).rows[0];
       if (last?.job_status === 'pending') return true;
-      return (await p.query(`select exists (select 1 from "${schema}".jobs where job_status in ('pending', 'running')) as x`)).rows[0].x;
+      return (await p.query(`select exists (select 1 from "${target}".jobs where job_status in ('pending', 'running')) as x`)).rows[0].x;
     };
     // The drains start together at a moment `lead` ms ahead, when every
     // job falls due at once. Until then each claim stops at the first job
@@ -551,10 +574,10 @@ const scenarios = {
     // of them a walk of the whole table on every poll. The lead grows if
     // adding the jobs ever takes longer.
     let lead = 3000;
-    /** Drains `n` fresh jobs with `children`. */
-    const timedDrain = async (children, n = options.n) => {
+    /** Drains `n` fresh jobs with a group's processes. */
+    const timedDrain = async ({ target, children }, n = options.n) => {
       for (;;) {
-        await p.query(`truncate "${schema}".jobs`);
+        await p.query(`truncate "${target}".jobs`);
         const { rows: [start] } = await p.query(`select now() + $1::int * interval '1 millisecond' as at`, [lead]);
         // Analyzed before the jobs are seen: the supervisors' plans for an
         // empty table (TRUNCATE leaves it with no statistics) would read the
@@ -563,12 +586,18 @@ const scenarios = {
         let last;
         try {
           await client.query('begin');
-          ({ rows: [{ last }] } = await client.query(`with added as (insert into "${schema}".jobs (task, run_at) select 'noop', $2::timestamptz from generate_series(1, $1) returning job_id) select max(job_id) as last from added`, [n, start.at]));
-          await analyze(client);
+          ({ rows: [{ last }] } = await client.query(`with added as (insert into "${target}".jobs (task, run_at) select 'noop', $2::timestamptz from generate_series(1, $1) returning job_id) select max(job_id) as last from added`, [n, start.at]));
+          await analyze(client, target);
           await client.query('commit');
         } finally {
           client.release();
         }
+        // Every drain starts right after a checkpoint: none has one land in
+        // its middle by chance (each drain writes a few hundred MB of WAL,
+        // so they come every few drains), and each writes the same full
+        // page images (the first change of a page after a checkpoint logs
+        // the whole page), whose cost moved drains by a fifth.
+        await p.query('checkpoint');
         const before = await serverCounters(p);
         const { rows: [{ ms }] } = await p.query(`select extract(epoch from $1::timestamptz - clock_timestamp()) * 1000 as ms`, [start.at]);
         if (ms < 50) {
@@ -576,43 +605,66 @@ const scenarios = {
           continue;
         }
         await sleep(ms);
+        // CPU is counted over the drain alone (the counters' settle time would add the leader's maintenance after it).
+        const pgCpuBefore = postgresCpuSeconds(before.dir);
         const cpuBefore = children.reduce((sum, child) => sum + processCpuSeconds(child.pid), 0);
         const t0 = performance.now();
         // The wake-up an insert of due jobs gives: without it, the supervisors would find them at their next poll.
-        await p.query('select pg_notify($1, $2)', [`${schema}_jobs`, '']);
+        await p.query('select pg_notify($1, $2)', [`${target}_jobs`, '']);
         let mostPerSupervisor = 0;
         await until('drain', async () => {
           mostPerSupervisor = Math.max(mostPerSupervisor, (await connections()).most ?? 0);
-          return !(await left(last));
+          return !(await left(target, last));
         }, 900_000, 100);
         const seconds = (performance.now() - t0) / 1000;
-        const after = await serverCounters(p);
+        const pgCpuAfter = postgresCpuSeconds(before.dir);
         const cpuAfter = children.reduce((sum, child) => sum + processCpuSeconds(child.pid), 0);
+        const after = await serverCounters(p);
         return {
           JobsPerSecond: n / seconds,
-          PgCpuUsPerJob: after.cpu === undefined ? null : ((after.cpu - before.cpu) * 1e6) / n,
+          PgCpuUsPerJob: pgCpuBefore === undefined ? null : ((pgCpuAfter - pgCpuBefore) * 1e6) / n,
           SupervisorCpuUsPerJob: ((cpuAfter - cpuBefore) * 1e6) / n,
           XactsPerJob: (after.xacts - before.xacts) / n,
-          ClaimsPerJob: (await p.query(`select (sum(attempts)::float8 / count(*)) as x from "${schema}".jobs`)).rows[0].x,
+          ClaimsPerJob: (await p.query(`select (sum(attempts)::float8 / count(*)) as x from "${target}".jobs`)).rows[0].x,
           ConnectionsPerSupervisor: mostPerSupervisor,
-          RanTwice: (await p.query(`select count(*)::int as n from "${schema}".jobs where attempts > 1`)).rows[0].n,
+          RanTwice: (await p.query(`select count(*)::int as n from "${target}".jobs where attempts > 1`)).rows[0].n,
         };
       }
     };
-    for (const count of options.counts) {
-      // Started before the clock, on an empty table: no supervisor's start-up competes with the others' drain.
-      const children = supervisorProcesses(count, { threads: options.threads, concurrency: options.concurrency });
-      if (options.nice) for (const child of children) setPriority(child.pid, options.nice);
-      await until('every supervisor started', async () => (await connections()).n >= 3 * count, 120_000, 50);
-      const cold = await timedDrain(children);
-      // Warm means every process has run `warmup` jobs: 8 processes share
-      // the cold drain's jobs 8 ways, and still compile while the next
-      // drain begins, so they get the difference first.
-      const more = count * (options.warmup ?? 0) - options.n;
-      if (more > 0) await timedDrain(children, more);
-      const warm = [];
-      for (let round = 0; round < (options.rounds ?? 1); round++) warm.push(await timedDrain(children));
-      await stopProcesses(children);
+    const groups = [];
+    try {
+      for (const count of options.counts) {
+        const target = `${schema}_${count}`;
+        extraSchemas.push(target);
+        const s = await system({ schema: target });
+        await s.setup();
+        await s.teardown();
+        const started = groups.reduce((sum, group) => sum + group.count, 0);
+        // Started before the clock, on an empty table: no supervisor's start-up competes with the others' drain.
+        const group = { count, target, children: supervisorProcesses(count, { threads: options.threads, concurrency: options.concurrency, schema: target }), warm: [] };
+        groups.push(group);
+        if (options.nice) for (const child of group.children) setPriority(child.pid, options.nice);
+        await until('every supervisor started', async () => (await connections()).n >= 3 * (started + count), 120_000, 50);
+        group.cold = await timedDrain(group);
+        // Warm means every process has run `warmup` jobs: 8 processes share
+        // the cold drain's jobs 8 ways, and still compile while the next
+        // drain begins, so they get the difference first.
+        const more = count * (options.warmup ?? 0) - options.n;
+        if (more > 0) await timedDrain(group, more);
+        await pauseGroup(p, group);
+      }
+      for (let round = 0; round < (options.rounds ?? 1); round++) {
+        for (const group of round % 2 === 0 ? groups : [...groups].reverse()) {
+          resumeGroup(group);
+          group.warm.push(await timedDrain(group));
+          await pauseGroup(p, group);
+        }
+      }
+    } finally {
+      for (const group of groups) resumeGroup(group);
+      await Promise.all(groups.map((group) => stopProcesses(group.children)));
+    }
+    for (const { count, cold, warm } of groups) {
       // Rates by their median; what must never happen (a job run twice, a
       // claim too many, a fourth connection) by the worst drain.
       for (const key of Object.keys(warm[0])) result[`s${count}${key}`] = (WORST_OF.has(key) ? Math.max : (...xs) => median(xs))(...warm.map((drain) => drain[key]));
