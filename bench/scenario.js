@@ -669,6 +669,8 @@ const scenarios = {
       // claim too many, a fourth connection) by the worst drain.
       for (const key of Object.keys(warm[0])) result[`s${count}${key}`] = (WORST_OF.has(key) ? Math.max : (...xs) => median(xs))(...warm.map((drain) => drain[key]));
       result[`s${count}ColdJobsPerSecond`] = cold.JobsPerSecond;
+      // Each round's, in the results file: how much one drain moves.
+      result[`s${count}WarmJobsPerSecondByRound`] = warm.map((drain) => Math.round(drain.JobsPerSecond));
     }
     await p.end();
     return result;
