@@ -34,6 +34,11 @@ before(async () => {
 });
 after(async () => {
   await db.end();
+  // pool.end() resolves before its connections have closed: a forced drop
+  // at once could terminate one of ours mid-close, an error nobody handles.
+  for (let tries = 0; tries < 100 && (await admin.query('select count(*)::int as n from pg_stat_activity where datname = $1', [name])).rows[0].n > 0; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   await admin.query(`drop database if exists ${name} with (force)`).catch(() => admin.query(`drop database if exists ${name}`));
   await admin.end();
   rmSync(dir, { recursive: true, force: true });
