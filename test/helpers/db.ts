@@ -61,8 +61,13 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
     if (last) return last;
     await new Promise((resolve) => setTimeout(resolve, 25));
   } while (Date.now() < deadline);
+  throw explained(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last value: ${JSON.stringify(last)})`));
+}
+
+/** `error` with the last log lines of each running supervisor process added (see waitDiagnostics). */
+export function explained(error: unknown): Error {
   const context = [...waitDiagnostics].map((describe) => `\n${describe()}`).join('');
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last value: ${JSON.stringify(last)})${context}`);
+  return new Error(`${error instanceof Error ? error.message : String(error)}${context}`, { cause: error });
 }
 
 /** Job counts by status in the schema. */
