@@ -14,7 +14,7 @@ import pg from 'pg';
 import { migrate } from '../src/db/migrate.js';
 import { silentLogger } from '../src/log.js';
 import { packageRoot } from '../src/paths.js';
-import { databaseUrl } from './helpers/db.js';
+import { databaseUrl, waitFor } from './helpers/db.js';
 import { section } from './helpers/readme.js';
 
 const name = `t_readme_${process.pid}`;
@@ -36,9 +36,9 @@ after(async () => {
   await db.end();
   // pool.end() resolves before its connections have closed: a forced drop
   // at once could terminate one of ours mid-close, an error nobody handles.
-  for (let tries = 0; tries < 100 && (await admin.query('select count(*)::int as n from pg_stat_activity where datname = $1', [name])).rows[0].n > 0; tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  // After 5 s, whatever is left is dropped with the database.
+  const closed = async () => (await admin.query('select count(*)::int as n from pg_stat_activity where datname = $1', [name])).rows[0].n === 0;
+  await waitFor('the examples database to have no connections', closed, 5000).catch(() => undefined);
   await admin.query(`drop database if exists ${name} with (force)`).catch(() => admin.query(`drop database if exists ${name}`));
   await admin.end();
   rmSync(dir, { recursive: true, force: true });
