@@ -42,6 +42,8 @@ const CONSOLE = ['firstPageMs', 'pageInTheMiddleMs', 'failedPageMs', 'cancelledP
 /** The scale-out scenario's columns for these supervisor counts. */
 const scale = (counts) =>
   counts.flatMap((n) => [`s${n}JobsPerSecond`, `s${n}ColdJobsPerSecond`, `s${n}PgCpuUsPerJob`, `s${n}SupervisorCpuUsPerJob`, `s${n}XactsPerJob`, `s${n}ClaimsPerJob`, `s${n}ConnectionsPerSupervisor`, `s${n}RanTwice`]);
+/** The scale-out control's columns for these process counts. */
+const control = (counts) => counts.flatMap((n) => [`p${n}StatementsPerSecond`, `p${n}ClientCpuUsPerStatement`, `p${n}PgCpuUsPerStatement`]);
 const SOAK = ['jobsPerSecond', 'earlyMb', 'endMb', 'endOverEarly', 'minJobsPerSecond', 'maxJobsPerSecond'];
 
 /** Scenarios: [label, scenario, options, systems, metric keys, runs (default: 3, or 1 when quick)]. */
@@ -61,6 +63,7 @@ function plan() {
       ['limited queue (2,000 jobs, 2 supervisors, --concurrency 50)', 'limited', { n: 2000, supervisors: 2, limit: 50, rounds: 1 }, [OURS], LIMITED],
       ['console pages on 20,000 finished jobs (ms)', 'consolePages', { rows: 20_000, runs: 3 }, [OURS], CONSOLE],
       ['scale-out: 1 and 2 supervisor processes draining 20,000 jobs', 'scaleOut', { n: 20_000, counts: [1, 2] }, [OURS], scale([1, 2])],
+      ['scale-out control: 1 and 2 bare node-pg processes (1 s)', 'processCount', { counts: [1, 2], seconds: 1, rounds: 1 }, [OURS], control([1, 2]), 1],
       ['soak (10 s)', 'soak', { minutes: 1 / 6, rate: 500, keep: '2s', sampleSeconds: 2 }, [OURS], SOAK],
     ];
   }
@@ -86,6 +89,8 @@ function plan() {
     ['limited queue (20,000 jobs, 2 supervisors, --concurrency 50)', 'limited', { n: 20_000, supervisors: 2, limit: 50, rounds: 3 }, [OURS], LIMITED, 1],
     ['console pages on 10,000,000 finished jobs (ms)', 'consolePages', { rows: 10_000_000, runs: 9 }, [OURS], CONSOLE, 1],
     ['scale-out: 1, 2, 4 and 8 supervisor processes draining 200,000 jobs: cold, then warm (each process has run 75,000 jobs; the counts take turns, median of 5 rounds)', 'scaleOut', { n: 200_000, counts: [1, 2, 4, 8], warmup: 75_000, rounds: 5 }, [OURS], scale([1, 2, 4, 8]), 1],
+    // The same machine's cost of more processes for the same work, with no pg-supervisor code: what limits the curve above.
+    ['scale-out control: 1, 2, 4 and 8 bare node-pg processes sharing 16 connections, a one-row statement back to back on each (the counts take turns, median of 5 rounds of 5 s)', 'processCount', { counts: [1, 2, 4, 8], seconds: 5, rounds: 5 }, [OURS], control([1, 2, 4, 8]), 1],
     // One run of three alternated rounds: filling 11 million rows takes minutes.
     ['drain 100,000 jobs: empty table vs 10,000,000 finished + 1,000,000 scheduled rows', 'bigTable', { n: 100_000, finished: 10_000_000, scheduled: 1_000_000, rounds: 3 }, [OURS], BIG_TABLE, 1],
     ...(soakMinutes ? [[`soak (${soakMinutes} minutes, 5,000 jobs/s, retention 1 minute)`, 'soak', { minutes: soakMinutes, rate: 5000, keep: '1m', sampleSeconds: 30 }, [OURS], SOAK, 1]] : []),
@@ -158,7 +163,8 @@ async function main() {
       }
       results.push(row);
     }
-    if (scenario === 'scaleOut') printScaleOut(label, results.find((r) => r.scenario === label), options.counts);
+    if (scenario === 'scaleOut') printByCount(label, results.find((r) => r.scenario === label), options.counts, 's', SCALE_ROWS, 'supervisors');
+    else if (scenario === 'processCount') printByCount(label, results.find((r) => r.scenario === label), options.counts, 'p', CONTROL_ROWS, 'processes');
     else printScenario(label, results.filter((r) => r.scenario === label), metrics);
   }
   mkdirSync(join(here, 'results'), { recursive: true });
@@ -190,17 +196,28 @@ const SCALE_ROWS = [
   ['RanTwice', 'jobs run twice'],
 ];
 
-/** The scale-out scenario as the README shows it: a row per measure, a column per supervisor count, jobs/s also as a share of the best. */
-function printScaleOut(label, row, counts) {
+/** The scale-out control's rows. */
+const CONTROL_ROWS = [
+  ['StatementsPerSecond', 'statements/s'],
+  ['ClientCpuUsPerStatement', "processes' CPU per statement, µs"],
+  ['PgCpuUsPerStatement', 'PostgreSQL CPU per statement, µs'],
+];
+
+/**
+ * A scenario by process count as the README shows it: a row per measure
+ * (`rows`, keys after `prefix` and the count), a column per count, rates
+ * also as a share of the best.
+ */
+function printByCount(label, row, counts, prefix, rows, heading) {
   console.log(`## ${label}`);
   if (row.error) {
     console.log(`failed: ${row.error}\n`);
     return;
   }
-  console.log(`| supervisors | ${counts.join(' | ')} |\n|---|${counts.map(() => '---').join('|')}|`);
-  for (const [key, name] of SCALE_ROWS) {
-    const values = counts.map((n) => row[`s${n}${key}`]);
-    const best = key.endsWith('JobsPerSecond') ? Math.max(...values.map((v) => v?.median ?? 0)) : undefined;
+  console.log(`| ${heading} | ${counts.join(' | ')} |\n|---|${counts.map(() => '---').join('|')}|`);
+  for (const [key, name] of rows) {
+    const values = counts.map((n) => row[`${prefix}${n}${key}`]);
+    const best = key.endsWith('PerSecond') ? Math.max(...values.map((v) => v?.median ?? 0)) : undefined;
     const cells = values.map((v) => (best && v ? `${cell(v)} (${Math.round((100 * v.median) / best)}%)` : cell(v)));
     console.log(`| ${name} | ${cells.join(' | ')} |`);
   }

@@ -676,6 +676,56 @@ const scenarios = {
     return result;
   },
 
+  /**
+   * The control for scaleOut: the same machine's cost of running 1, 2, 4,
+   * … (`counts`) Node.js processes that do nothing but database round
+   * trips, with no pg-supervisor code. Each count splits the same
+   * `connections` connections between its processes (bare-client.js), and
+   * every connection runs a one-row prepared statement back to back for
+   * `seconds`: the same work, on the same number of busy backends, by
+   * more processes. The counts take turns, `rounds` times, in the order of
+   * `counts` and then the reverse. Reports, by their medians, statements/s,
+   * the processes' CPU per statement and PostgreSQL's.
+   */
+  async processCount() {
+    const p = pool(url);
+    const { rows: [{ dir }] } = await p.query(`select current_setting('data_directory') as dir`);
+    const script = fileURLToPath(new URL('./bare-client.js', import.meta.url));
+    const connections = options.connections ?? 16;
+    const runCount = async (count) => {
+      const startAt = Date.now() + 2000;
+      const children = Array.from({ length: count }, () => spawn(process.execPath, [script, String(connections / count), String(options.seconds * 1000), String(startAt)], {
+        env: { ...process.env, BENCH_DATABASE_URL: url }, stdio: ['ignore', 'pipe', 'inherit'],
+      }));
+      await sleep(startAt - Date.now());
+      const pgBefore = postgresCpuSeconds(dir);
+      const outputs = await Promise.all(children.map((child) => new Promise((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk) => (out += chunk));
+        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`bare client exited with code ${code}`))));
+      })));
+      // Every process has finished its timed window by now; the rest is their exit.
+      const pgAfter = postgresCpuSeconds(dir);
+      const statements = outputs.reduce((sum, o) => sum + o.statements, 0);
+      return {
+        StatementsPerSecond: statements / options.seconds,
+        ClientCpuUsPerStatement: outputs.reduce((sum, o) => sum + o.cpuUs, 0) / statements,
+        PgCpuUsPerStatement: pgBefore === undefined ? null : ((pgAfter - pgBefore) * 1e6) / statements,
+      };
+    };
+    const drains = Object.fromEntries(options.counts.map((count) => [count, []]));
+    for (let round = 0; round < (options.rounds ?? 1); round++) {
+      for (const count of round % 2 === 0 ? options.counts : [...options.counts].reverse()) drains[count].push(await runCount(count));
+    }
+    await p.end();
+    const result = {};
+    for (const [count, runs] of Object.entries(drains)) {
+      for (const key of Object.keys(runs[0])) result[`p${count}${key}`] = median(runs.map((run) => run[key]));
+      result[`p${count}StatementsPerSecondByRound`] = runs.map((run) => Math.round(run.StatementsPerSecond));
+    }
+    return result;
+  },
+
   /** pg-supervisor only: RSS of a `supervisor` process, idle and draining. */
   async memory() {
     const s = await system();
