@@ -117,6 +117,13 @@ function resumeGroup({ children }) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * The order in which `items` take turns over `rounds` rounds: as given,
+ * then reversed, and so on, so that a machine whose speed drifts during a
+ * run drifts for every item alike.
+ */
+const turns = (items, rounds = 1) => Array.from({ length: rounds }, (_, round) => (round % 2 === 0 ? items : [...items].reverse())).flat();
 /** Scale-out measures reported by their worst drain rather than their median. */
 const WORST_OF = new Set(['ClaimsPerJob', 'ConnectionsPerSupervisor', 'RanTwice']);
 
@@ -653,12 +660,10 @@ const scenarios = {
         if (more > 0) await timedDrain(group, more);
         await pauseGroup(p, group);
       }
-      for (let round = 0; round < (options.rounds ?? 1); round++) {
-        for (const group of round % 2 === 0 ? groups : [...groups].reverse()) {
-          resumeGroup(group);
-          group.warm.push(await timedDrain(group));
-          await pauseGroup(p, group);
-        }
+      for (const group of turns(groups, options.rounds)) {
+        resumeGroup(group);
+        group.warm.push(await timedDrain(group));
+        await pauseGroup(p, group);
       }
     } finally {
       for (const group of groups) resumeGroup(group);
@@ -714,9 +719,7 @@ const scenarios = {
       };
     };
     const drains = Object.fromEntries(options.counts.map((count) => [count, []]));
-    for (let round = 0; round < (options.rounds ?? 1); round++) {
-      for (const count of round % 2 === 0 ? options.counts : [...options.counts].reverse()) drains[count].push(await runCount(count));
-    }
+    for (const count of turns(options.counts, options.rounds)) drains[count].push(await runCount(count));
     await p.end();
     const result = {};
     for (const [count, runs] of Object.entries(drains)) {
